@@ -1,0 +1,32 @@
+// Package rp is an OpenID Connect relying party: it logs users of a web
+// app in and out, with every check of the protocol done for the app.
+//
+//	sessions, _ := session.NewCookieStore(keys, session.CookieConfig{Secure: true})
+//	txs, _ := session.NewCookieStore(keys, session.CookieConfig{Secure: true, AbsoluteTimeout: 10 * time.Minute})
+//	party, err := rp.New(ctx, rp.Config{
+//		Issuer: "https://id.example.com", ClientID: "app", ClientSecret: secret,
+//		RedirectURL: "https://app.example.com/callback",
+//		Sessions: sessions, TransactionStore: txs,
+//	})
+//	mux.HandleFunc("GET /login", party.Login)
+//	mux.HandleFunc("GET /callback", party.Callback)
+//	mux.HandleFunc("POST /logout", party.Logout)
+//	mux.Handle("GET /profile", party.RequireLogin("/login", profile)) // rp.UserFrom(r.Context())
+//
+// Login always uses PKCE (S256), state and nonce; each login keeps its
+// transaction in its own sealed, short-lived cookie, used once. The
+// callback checks state, the RFC 9207 iss parameter, then the ID token:
+// signature with an algorithm the provider lists (never "none"; HS256 only
+// when listed, keyed with the client secret), iss, every aud trusted, azp,
+// exp, iat, nbf (with Config.Leeway), nonce, at_hash, auth_time against
+// MaxAge, acr against ACRValues, no unknown "crit", typ JWT when present.
+// userinfo's sub must match. The session gets a new ID at login.
+//
+// AccessToken and HTTPClient give handlers the user's access token,
+// refreshed once per session even under concurrent requests; a refreshed
+// ID token must keep iss, sub, aud, azp and auth_time (Core §12.2).
+//
+// Not checked here: the session store's own security (see package
+// session), and anything about the access token beyond at_hash: an API
+// checks its access tokens itself (package middleware).
+package rp

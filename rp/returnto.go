@@ -1,0 +1,51 @@
+package rp
+
+import (
+	"net/url"
+	"strings"
+)
+
+// maxReturnTo caps the length of a return_to path.
+const maxReturnTo = 2048
+
+// SafeReturnTo returns target if it is a local path on this site, and "/"
+// otherwise. A local path starts with a single "/", has no scheme, host or
+// user info, no backslash (browsers read "/\evil" as "//evil"), and no
+// control or whitespace characters (which browsers strip, turning
+// "/\t/evil" into "//evil"). Percent-encoded variants are decoded once and
+// checked the same way.
+func SafeReturnTo(target string) string {
+	if isLocalPath(target) {
+		return target
+	}
+	return "/"
+}
+
+func isLocalPath(p string) bool {
+	if p == "" || len(p) > maxReturnTo || !localShape(p) {
+		return false
+	}
+	// Reject encodings that turn into a non-local path once decoded, e.g.
+	// "/%2F%2Fevil" or "/%5Cevil", in case something downstream decodes.
+	if dec, err := url.PathUnescape(p); err != nil || !localShape(dec) {
+		return false
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
+}
+
+// localShape checks the characters and the start of a path.
+func localShape(p string) bool {
+	if len(p) == 0 || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
+		return false
+	}
+	if strings.ContainsRune(p, '\\') {
+		return false
+	}
+	for _, r := range p {
+		if r < 0x21 || r == 0x7f || r == '\u00a0' || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
+			return false
+		}
+	}
+	return true
+}
