@@ -128,6 +128,23 @@ const configuration = {
   pkce: { required: () => true },
   rotateRefreshToken: true,
 
+  // Without prompt=consent oidc-provider drops offline_access, so a client that
+  // does not send it gets no refresh token. A client registered with
+  // interop_issue_refresh_token: true gets one from every authorization code
+  // anyway (tied to the provider session, as offline_access was not granted).
+  extraClientMetadata: {
+    properties: ['interop_issue_refresh_token'],
+    validator(ctx, key, value) {
+      if (value !== undefined && typeof value !== 'boolean') {
+        throw new errors.InvalidClientMetadata(`${key} must be a boolean`);
+      }
+    },
+  },
+  async issueRefreshToken(ctx, client, code) {
+    return client.grantTypeAllowed('refresh_token')
+      && (code.scopes.has('offline_access') || client.interop_issue_refresh_token === true);
+  },
+
   ttl: {
     AccessToken: accessTokenTTL,
     ClientCredentials: accessTokenTTL,
