@@ -167,7 +167,7 @@ func (a *webapp) waitReady(t testing.TB, exited <-chan struct{}, logs *lockedBuf
 func webappEnv(vars map[string]string) []string {
 	contract := []string{
 		"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_SCOPES", "OIDC_RESOURCE",
-		"APP_URL", "ADDR", "SESSION_STORE", "SESSION_SECRET", "REDIS_URL", "API_URL",
+		"APP_URL", "ADDR", "SESSION_STORE", "SESSION_SECRET", "REDIS_URL", "API_URL", "API_AUDIENCE",
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -184,18 +184,24 @@ func webappEnv(vars map[string]string) []string {
 	return env
 }
 
-// webappBuild is examples/webapp, built once for all tests and removed by TestMain.
-var webappBuild struct {
+// exampleBuild is one example program, built once for all tests and removed by
+// TestMain.
+type exampleBuild struct {
 	once sync.Once
 	dir  string
 	bin  string
 	err  error
 }
 
+// The example programs the tests run: examples/webapp and examples/api.
+var webappBuild, apiBuild exampleBuild
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if webappBuild.dir != "" {
-		os.RemoveAll(webappBuild.dir)
+	for _, b := range []*exampleBuild{&webappBuild, &apiBuild} {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -205,50 +211,57 @@ func TestMain(m *testing.M) {
 // skipped, or fails when CI=true.
 func webappBinary(t testing.TB) string {
 	t.Helper()
+	return exampleBinary(t, &webappBuild, "webapp")
+}
+
+// exampleBinary returns examples/<name> built once into b, as webappBinary does.
+func exampleBinary(t testing.TB, b *exampleBuild, name string) string {
+	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("interop: the go tool is required under CI=true: %v", err)
 		}
-		t.Skipf("interop: no go tool to build examples/webapp: %v", err)
+		t.Skipf("interop: no go tool to build examples/%s: %v", name, err)
 	}
 	root := testenv.RepoRoot(t)
-	webappBuild.once.Do(func() {
-		webappBuild.dir, webappBuild.bin, webappBuild.err = buildWebapp(goTool, root)
+	b.once.Do(func() {
+		b.dir, b.bin, b.err = buildExample(goTool, root, name)
 	})
-	if webappBuild.err != nil {
-		t.Fatal(webappBuild.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return webappBuild.bin
+	return b.bin
 }
 
-func buildWebapp(goTool, root string) (dir, bin string, err error) {
+func buildExample(goTool, root, name string) (dir, bin string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	dir, err = os.MkdirTemp("", "keyway-interop-")
 	if err != nil {
 		return "", "", fmt.Errorf("interop: %w", err)
 	}
-	bin = filepath.Join(dir, "webapp")
+	pkg := "./examples/" + name
+	bin = filepath.Join(dir, name)
 	args := []string{"build", "-o", bin}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
-	cmd := exec.CommandContext(ctx, goTool, append(args, "./examples/webapp")...)
+	cmd := exec.CommandContext(ctx, goTool, append(args, pkg)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return dir, "", fmt.Errorf("interop: go build ./examples/webapp: %w\n%s", err, out)
+		return dir, "", fmt.Errorf("interop: go build %s: %w\n%s", pkg, err, out)
 	}
 	// go test caches a passing result by the test binary and the files the test
 	// opened. The app's code is not in the binary: stat its sources so that a
 	// change to them runs the tests again.
 	cmd = exec.CommandContext(ctx, goTool, "list", "-deps", "-f",
 		`{{if .Module}}{{if .Module.Main}}{{range .GoFiles}}{{$.Dir}}/{{.}}{{"\n"}}{{end}}{{end}}{{end}}`,
-		"./examples/webapp")
+		pkg)
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {
-		return dir, "", fmt.Errorf("interop: go list ./examples/webapp: %w", err)
+		return dir, "", fmt.Errorf("interop: go list %s: %w", pkg, err)
 	}
 	files := append(strings.Fields(string(out)), filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum"))
 	for _, f := range files {
