@@ -378,8 +378,13 @@ func (a *testApp) requestWithCookies(t testing.TB, b *browser, method, path stri
 
 // keepCookies stores the cookies a recorded response set into b's jar.
 func (a *testApp) keepCookies(b *browser, rec *httptest.ResponseRecorder) {
+	a.setCookies(b, rec.Result().Cookies())
+}
+
+// setCookies stores cookies for the app into b's jar.
+func (a *testApp) setCookies(b *browser, cookies []*http.Cookie) {
 	u, _ := url.Parse(a.app.URL)
-	b.jar.SetCookies(u, rec.Result().Cookies())
+	b.jar.SetCookies(u, cookies)
 }
 
 // tokenSpy records the provider's successful token responses, as an

@@ -2,6 +2,8 @@ package rp
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -69,7 +71,8 @@ type expectations struct {
 
 // verify checks raw against every rule and returns its claims.
 func (v *idTokenVerifier) verify(ctx context.Context, raw string, want expectations) (*verifiedIDToken, error) {
-	if err := checkHeader(raw); err != nil {
+	alg, err := checkHeader(raw)
+	if err != nil {
 		return nil, err
 	}
 	tok, err := v.v.Verify(ctx, raw)
@@ -92,7 +95,7 @@ func (v *idTokenVerifier) verify(ctx context.Context, raw string, want expectati
 		func() error { return v.checkAuthTime(&c, now, want.refreshOf) },
 		func() error { return v.checkNonce(&c, want) },
 		func() error { return v.checkACR(&c, want.refreshOf) },
-		func() error { return checkAtHash(tok, want.accessToken) },
+		func() error { return checkAtHash(tok, alg, want.accessToken) },
 		func() error { return checkRefreshed(&c, want.refreshOf) },
 	}
 	for _, step := range steps {
@@ -105,29 +108,31 @@ func (v *idTokenVerifier) verify(ctx context.Context, raw string, want expectati
 
 // checkHeader refuses critical header parameters we do not understand and
 // a typ other than JWT: an access token or a logout token is not an ID token.
-func checkHeader(raw string) error {
+// It returns the alg, which the signature check then holds the token to.
+func checkHeader(raw string) (alg string, err error) {
 	head, _, ok := strings.Cut(raw, ".")
 	if !ok || len(head) > 4096 {
-		return fmt.Errorf("%w: malformed", ErrInvalidIDToken)
+		return "", fmt.Errorf("%w: malformed", ErrInvalidIDToken)
 	}
 	b, err := b64.DecodeString(head)
 	if err != nil {
-		return fmt.Errorf("%w: malformed header", ErrInvalidIDToken)
+		return "", fmt.Errorf("%w: malformed header", ErrInvalidIDToken)
 	}
 	var h struct {
+		Alg  string          `json:"alg"`
 		Typ  *string         `json:"typ"`
 		Crit json.RawMessage `json:"crit"`
 	}
 	if err := json.Unmarshal(b, &h); err != nil {
-		return fmt.Errorf("%w: malformed header", ErrInvalidIDToken)
+		return "", fmt.Errorf("%w: malformed header", ErrInvalidIDToken)
 	}
 	if h.Crit != nil {
-		return fmt.Errorf("%w: unsupported critical header parameters %s", ErrInvalidIDToken, h.Crit)
+		return "", fmt.Errorf("%w: unsupported critical header parameters %s", ErrInvalidIDToken, h.Crit)
 	}
 	if h.Typ != nil && !strings.EqualFold(*h.Typ, "JWT") && !strings.EqualFold(*h.Typ, "application/jwt") {
-		return fmt.Errorf("%w: typ %q is not an ID token", ErrInvalidIDToken, *h.Typ)
+		return "", fmt.Errorf("%w: typ %q is not an ID token", ErrInvalidIDToken, *h.Typ)
 	}
-	return nil
+	return h.Alg, nil
 }
 
 func classifyVerifyError(err error) error {
@@ -222,15 +227,42 @@ func (v *idTokenVerifier) checkACR(c *idClaims, orig *idClaims) error {
 }
 
 // checkAtHash binds the ID token to the access token when at_hash is
-// present (Core §3.1.3.8; it is optional in the code flow).
-func checkAtHash(tok *oidc.IDToken, accessToken string) error {
+// present (Core §3.1.3.8; it is optional in the code flow). go-oidc knows
+// no HS* algorithm here, so those are hashed in hmacAtHash.
+func checkAtHash(tok *oidc.IDToken, alg, accessToken string) error {
 	if tok.AccessTokenHash == "" || accessToken == "" {
+		return nil
+	}
+	if h, ok := hmacAtHash(alg, accessToken); ok {
+		if subtle.ConstantTimeCompare([]byte(h), []byte(tok.AccessTokenHash)) != 1 {
+			return fmt.Errorf("%w: at_hash does not match the access token", ErrInvalidIDToken)
+		}
 		return nil
 	}
 	if err := tok.VerifyAccessToken(accessToken); err != nil {
 		return fmt.Errorf("%w: at_hash does not match the access token", ErrInvalidIDToken)
 	}
 	return nil
+}
+
+// hmacAtHash is the at_hash of accessToken for the HS* algorithms: the
+// left half of its hash with the algorithm's hash function.
+func hmacAtHash(alg, accessToken string) (string, bool) {
+	var sum []byte
+	switch alg {
+	case "HS256":
+		s := sha256.Sum256([]byte(accessToken))
+		sum = s[:]
+	case "HS384":
+		s := sha512.Sum384([]byte(accessToken))
+		sum = s[:]
+	case "HS512":
+		s := sha512.Sum512([]byte(accessToken))
+		sum = s[:]
+	default:
+		return "", false
+	}
+	return b64.EncodeToString(sum[:len(sum)/2]), true
 }
 
 // checkRefreshed applies Core §12.2: a refreshed ID token keeps iss, sub,

@@ -81,13 +81,15 @@ func (ks *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 	if keys := ks.match(kid); len(keys) > 0 {
 		return keys, nil
 	}
-	ks.mu.Lock()
-	due := ks.last.IsZero() || ks.rp.cfg.Now().Sub(ks.last) >= jwksRefetchInterval
-	ks.mu.Unlock()
-	if !due {
-		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidSignature, kid)
-	}
+	// Decided inside the flight: a caller arriving while a fetch runs
+	// waits for its keys, and one arriving just after it does not fetch.
 	_, err, _ := ks.group.Do("fetch", func() (any, error) {
+		ks.mu.Lock()
+		due := ks.last.IsZero() || ks.rp.cfg.Now().Sub(ks.last) >= jwksRefetchInterval
+		ks.mu.Unlock()
+		if !due {
+			return nil, nil
+		}
 		return nil, ks.fetch(context.WithoutCancel(ctx))
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,9 @@ func (rp *RP) Login(w http.ResponseWriter, r *http.Request) {
 	var opts []client.AuthOption
 	if len(rp.cfg.Resources) > 0 {
 		opts = append(opts, client.Resource(rp.cfg.Resources...))
+	}
+	if prompt := rp.prompt(); len(prompt) > 0 {
+		opts = append(opts, client.Prompt(prompt...))
 	}
 	if rp.cfg.FormPost {
 		opts = append(opts, client.FormPost())
@@ -55,6 +59,14 @@ func (rp *RP) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, ar.URL, http.StatusFound)
+}
+
+// prompt is the prompt parameter of a login (see Config.Prompt).
+func (rp *RP) prompt() []string {
+	if rp.cfg.Prompt == nil && slices.Contains(rp.cfg.Scopes, "offline_access") {
+		return []string{"consent"}
+	}
+	return rp.cfg.Prompt
 }
 
 // Callback completes a login: GET or POST (form_post) with code, state and
@@ -109,6 +121,9 @@ func (rp *RP) completeLogin(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	ar := t.authRequest()
 	code, err := rp.client.ParseResponse(params, ar)
+	if errors.Is(err, client.ErrIssuerMismatch) {
+		return nil, "", fmt.Errorf("%w: %w", ErrIssuerMismatch, err)
+	}
 	if err != nil {
 		return nil, "", err
 	}

@@ -29,7 +29,8 @@ const (
 // but the first would present a refresh token the provider has already
 // rotated away, which a provider with reuse detection answers by revoking
 // the whole grant. So a refresh's result is kept for a short while under
-// the old refresh token and handed to the late requests.
+// the old refresh token and handed to the late requests while its access
+// token is fresh; after that, they refresh from the token it rotated to.
 type refresher struct {
 	group singleflight.Group
 
@@ -51,12 +52,19 @@ func newRefresher() *refresher {
 // refresh returns fresh tokens for rt, refreshing at most once.
 func (f *refresher) refresh(ctx context.Context, rp *RP, rt string) (*client.Token, error) {
 	key := sha256.Sum256([]byte(rt))
-	if tok := f.lookup(key, rp.cfg.Now()); tok != nil {
+	if tok := f.lookup(key, rp.cfg.Now()); tok != nil && rp.fresh(tok.AccessToken, tok.Expiry, tok.ExpiresIn) {
 		return tok, nil
 	}
 	ch := f.group.DoChan(string(key[:]), func() (any, error) {
 		if tok := f.lookup(key, rp.cfg.Now()); tok != nil {
-			return tok, nil
+			switch {
+			case rp.fresh(tok.AccessToken, tok.Expiry, tok.ExpiresIn):
+				return tok, nil
+			case tok.RefreshToken != rt:
+				// rt is spent and the access token it got has expired
+				// since: go on from the refresh token it rotated to.
+				return f.refresh(context.WithoutCancel(ctx), rp, tok.RefreshToken)
+			}
 		}
 		// The refresh serves every waiter: one caller giving up must not
 		// cancel it. It is bounded by the HTTP client's timeout.
@@ -113,8 +121,7 @@ func (rp *RP) AccessToken(w http.ResponseWriter, r *http.Request) (string, error
 	if !ok {
 		return "", ErrLoginRequired
 	}
-	now := rp.cfg.Now()
-	if d.AccessToken != "" && (d.Expiry.IsZero() || d.Expiry.Sub(now) > earlyRefresh) {
+	if rp.fresh(d.AccessToken, d.Expiry, d.Lifetime) {
 		return d.AccessToken, nil
 	}
 	if d.RefreshToken == "" {
@@ -124,13 +131,13 @@ func (rp *RP) AccessToken(w http.ResponseWriter, r *http.Request) (string, error
 	if err != nil {
 		if errors.Is(err, client.ErrInvalidGrant) {
 			_ = deleteSession(w, r, rp.cfg.Sessions, s)
-			return "", fmt.Errorf("%w: %v", ErrLoginRequired, err)
+			return "", fmt.Errorf("%w: %w", ErrLoginRequired, err)
 		}
 		return "", err
 	}
 	if err := rp.applyRefresh(r.Context(), d, tok); err != nil {
 		_ = deleteSession(w, r, rp.cfg.Sessions, s)
-		return "", fmt.Errorf("%w: %v", ErrLoginRequired, err)
+		return "", fmt.Errorf("%w: %w", ErrLoginRequired, err)
 	}
 	if err := d.encode(s); err == nil {
 		err = s.Save(r, w)
@@ -139,6 +146,25 @@ func (rp *RP) AccessToken(w http.ResponseWriter, r *http.Request) (string, error
 		}
 	}
 	return d.AccessToken, nil
+}
+
+// fresh reports whether accessToken, expiring at expiry (zero: unknown),
+// is good for longer than earlyRefresh, or than half its lifetime (seconds,
+// 0: unknown) when that is shorter.
+func (rp *RP) fresh(accessToken string, expiry time.Time, lifetime int64) bool {
+	if accessToken == "" {
+		return false
+	}
+	if expiry.IsZero() {
+		return true
+	}
+	// A token that lives less than twice earlyRefresh is refreshed at half
+	// its life, not on every request.
+	window := earlyRefresh
+	if half := time.Duration(lifetime) * time.Second / 2; half > 0 && half < window {
+		window = half
+	}
+	return expiry.Sub(rp.cfg.Now()) > window
 }
 
 // applyRefresh verifies a refresh's ID token (Core §12.2) and updates d.
@@ -165,18 +191,24 @@ func (rp *RP) applyRefresh(ctx context.Context, d *sessionData, tok *client.Toke
 		d.TokenType = tok.TokenType
 	}
 	d.Expiry = tok.Expiry
+	d.Lifetime = tok.ExpiresIn
 	return nil
 }
 
 // HTTPClient returns a client that calls APIs as the logged-in user of r:
 // it attaches the access token, refreshed as AccessToken describes. The
 // client is for this request only; make its calls before writing the
-// response, so the refreshed session can be saved.
+// response, so the refreshed session can be saved. It uses the transport of
+// Config.HTTPClient (without its response cap) and a 30-second timeout.
 func (rp *RP) HTTPClient(w http.ResponseWriter, r *http.Request) *http.Client {
+	base := http.DefaultTransport
+	if rp.cfg.HTTPClient != nil && rp.cfg.HTTPClient.Transport != nil {
+		base = rp.cfg.HTTPClient.Transport
+	}
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &bearerTransport{
-			base:  http.DefaultTransport,
+			base:  base,
 			token: func() (string, error) { return rp.AccessToken(w, r) },
 		},
 	}

@@ -3,6 +3,7 @@ package rp
 import (
 	"net/url"
 	"strings"
+	"unicode"
 )
 
 // maxReturnTo caps the length of a return_to path.
@@ -22,20 +23,21 @@ func SafeReturnTo(target string) string {
 }
 
 func isLocalPath(p string) bool {
-	if p == "" || len(p) > maxReturnTo || !localShape(p) {
+	if p == "" || len(p) > maxReturnTo || !localShape(p, false) {
 		return false
 	}
 	// Reject encodings that turn into a non-local path once decoded, e.g.
 	// "/%2F%2Fevil" or "/%5Cevil", in case something downstream decodes.
-	if dec, err := url.PathUnescape(p); err != nil || !localShape(dec) {
+	if dec, err := url.PathUnescape(p); err != nil || !localShape(dec, true) {
 		return false
 	}
 	u, err := url.Parse(p)
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
 }
 
-// localShape checks the characters and the start of a path.
-func localShape(p string) bool {
+// localShape checks the characters and the start of a path. A decoded
+// path may hold spaces: sent as "%20", they are nothing a browser strips.
+func localShape(p string, decoded bool) bool {
 	if len(p) == 0 || p[0] != '/' || len(p) > 1 && (p[1] == '/' || p[1] == '\\') {
 		return false
 	}
@@ -43,7 +45,10 @@ func localShape(p string) bool {
 		return false
 	}
 	for _, r := range p {
-		if r < 0x21 || r == 0x7f || r == '\u00a0' || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
+		if r == ' ' && decoded {
+			continue
+		}
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\ufeff' {
 			return false
 		}
 	}

@@ -51,8 +51,16 @@ type Config struct {
 	// UsePAR pushes authorization requests (RFC 9126); it is used anyway
 	// when the provider requires it.
 	UsePAR bool
-	// FormPost asks for response_mode=form_post.
+	// FormPost asks for response_mode=form_post. The provider then POSTs
+	// the response from its own site, and browsers send SameSite=Lax
+	// cookies only on same-site POSTs: unless provider and app are the
+	// same site, TransactionStore must write SameSite=None (so Secure)
+	// cookies.
 	FormPost bool
+	// Prompt is the prompt parameter. Nil means "consent" when Scopes hold
+	// offline_access (OpenID Connect Core §11: providers issue a refresh
+	// token only then) and none otherwise; an empty slice sends none.
+	Prompt []string
 	// FetchUserinfo calls the userinfo endpoint after login and merges its
 	// claims; its sub must equal the ID token's.
 	FetchUserinfo bool
@@ -297,7 +305,7 @@ func doJSON(hc *http.Client, req *http.Request, v any) error {
 
 // allowedAlgs is the ID token algorithm allowlist: what the provider
 // lists, asymmetric algorithms only, HS256/384/512 only when the provider
-// lists them and there is a client secret to key them. Never none.
+// lists them and the client secret is long enough to key them. Never none.
 func allowedAlgs(listed []string, secret string) ([]string, error) {
 	if len(listed) == 0 {
 		listed = []string{oidc.RS256} // the default of Discovery §3
@@ -309,7 +317,9 @@ func allowedAlgs(listed []string, secret string) ([]string, error) {
 			oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA:
 			out = append(out, a)
 		case "HS256", "HS384", "HS512":
-			if secret != "" {
+			// Keyed with the client secret, which must be at least as
+			// long as the hash (RFC 7518 §3.2), or it never verifies.
+			if len(secret) >= hmacKeySize[a] {
 				out = append(out, a)
 			}
 		}
@@ -319,6 +329,8 @@ func allowedAlgs(listed []string, secret string) ([]string, error) {
 	}
 	return out, nil
 }
+
+var hmacKeySize = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 // Issuer returns the provider's issuer.
 func (rp *RP) Issuer() string { return rp.meta.Issuer }

@@ -43,6 +43,7 @@ type sessionData struct {
 	RefreshToken         string
 	TokenType            string
 	Expiry               time.Time
+	Lifetime             int64 // expires_in of the access token, seconds
 }
 
 func newSessionData(idt *verifiedIDToken, claims map[string]any, tok *client.Token) *sessionData {
@@ -57,6 +58,7 @@ func newSessionData(idt *verifiedIDToken, claims map[string]any, tok *client.Tok
 		RefreshToken: tok.RefreshToken,
 		TokenType:    tok.TokenType,
 		Expiry:       tok.Expiry,
+		Lifetime:     tok.ExpiresIn,
 	}
 }
 
@@ -79,6 +81,7 @@ func (d *sessionData) encode(s *sessions.Session) error {
 	s.Values["refresh_token"] = d.RefreshToken
 	s.Values["token_type"] = d.TokenType
 	s.Values["expiry"] = d.Expiry.Unix()
+	s.Values["lifetime"] = d.Lifetime
 	return nil
 }
 
@@ -97,6 +100,7 @@ func decodeSession(s *sessions.Session) (*sessionData, bool) {
 	if exp, ok := s.Values["expiry"].(int64); ok && exp > 0 {
 		d.Expiry = time.Unix(exp, 0)
 	}
+	d.Lifetime, _ = s.Values["lifetime"].(int64)
 	if d.Subject == "" || d.Issuer == "" {
 		return nil, false
 	}
