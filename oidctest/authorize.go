@@ -112,7 +112,9 @@ func (s *Server) authzFail(w http.ResponseWriter, r *http.Request, req authReque
 func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, req authRequest) {
 	sid, sess := s.currentSession(r)
 	now := s.now()
-	fresh := sess != nil && req.prompt != "login" &&
+	// max_age=0 is prompt=login (OpenID Connect Core §3.1.2.1), even
+	// when an injected clock has not moved since the login.
+	fresh := sess != nil && req.prompt != "login" && req.maxAge != 0 &&
 		(req.maxAge < 0 || now.Sub(sess.authTime) <= time.Duration(req.maxAge)*time.Second)
 	switch {
 	case fresh:

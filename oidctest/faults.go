@@ -15,7 +15,9 @@ type Faults struct {
 	IDTokenClaims func(claims map[string]any)
 	// IDTokenHeader edits the JWS header of every ID token. Setting "alg"
 	// changes how it is signed: "none" leaves it unsigned, "HS256" keys it
-	// with the client secret, other algorithms use the server's key.
+	// with the client secret, other algorithms use the server's key. The
+	// kid then names the signing key (or goes) unless the edit changed it;
+	// for a kid that names another key, use Sign with SignOptions.Header.
 	IDTokenHeader func(header map[string]any)
 	// CorruptIDTokenSignature flips a bit in every ID token's signature.
 	CorruptIDTokenSignature bool

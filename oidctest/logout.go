@@ -83,7 +83,9 @@ func (s *Server) LogoutClaims(clientID, subject, sid string) map[string]any {
 // and posts it to the client's BackchannelLogoutURI. It fails unless the
 // client answers 200.
 func (s *Server) SendBackchannelLogout(ctx context.Context, clientID, subject, sid string) error {
-	tok, err := s.Sign(s.LogoutClaims(clientID, subject, sid), SignOptions{Type: "logout+jwt"})
+	c, _ := s.client(clientID)
+	opts := SignOptions{Type: "logout+jwt", HMACKey: []byte(c.Secret)} // HS256 is keyed like ID tokens
+	tok, err := s.Sign(s.LogoutClaims(clientID, subject, sid), opts)
 	if err != nil {
 		return err
 	}

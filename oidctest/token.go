@@ -121,31 +121,43 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, c Client) 
 	case !now.Before(e.expires):
 		problem = "refresh token expired"
 	}
+	code := "invalid_grant"
+	var g grant
+	var aud []string
+	if problem == "" {
+		// Check the request before rotating: a refused request must not
+		// use the token up, or its retry would look like reuse.
+		g, aud, code, problem = narrowGrant(e.grant, r.PostForm)
+	}
 	if problem == "" && !s.cfg.NoRefreshRotation {
 		e.used = true
 	}
 	s.state.mu.Unlock()
 	if problem != "" {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", problem)
+		oauthError(w, http.StatusBadRequest, code, problem)
 		return
 	}
-	g := e.grant
-	if scope := r.PostForm.Get("scope"); scope != "" {
+	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true, refreshed: rt})
+}
+
+// narrowGrant applies the scope and resource parameters of a refresh
+// request, which may only narrow g. It returns an error code and
+// description when they ask for more.
+func narrowGrant(g grant, form url.Values) (narrowed grant, aud []string, code, problem string) {
+	if scope := form.Get("scope"); scope != "" {
 		granted := strings.Fields(g.scope)
 		for _, sc := range strings.Fields(scope) {
 			if !contains(granted, sc) {
-				oauthError(w, http.StatusBadRequest, "invalid_scope", "scope "+sc+" was not granted")
-				return
+				return g, nil, "invalid_scope", "scope " + sc + " was not granted"
 			}
 		}
 		g.scope = scope
 	}
-	aud, ok := narrowResources(g.resources, r.PostForm["resource"])
+	aud, ok := narrowResources(g.resources, form["resource"])
 	if !ok {
-		oauthError(w, http.StatusBadRequest, "invalid_target", "resource was not granted")
-		return
+		return g, nil, "invalid_target", "resource was not granted"
 	}
-	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true, refreshed: rt})
+	return g, aud, "", ""
 }
 
 func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, c Client) {

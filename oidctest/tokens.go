@@ -52,14 +52,14 @@ func (s *Server) issue(ir issueRequest) (map[string]any, error) {
 		resp["refresh_token"] = ir.refreshed
 	case ir.user && (ir.refreshed != "" || contains(scopes, "offline_access")):
 		rt := randomID()
-		expires := now.Add(s.cfg.RefreshTokenTTL)
-		if ir.refreshed != "" {
-			s.state.mu.Lock()
-			expires = s.state.refresh[ir.refreshed].expires // rotation keeps the grant's lifetime
-			s.state.mu.Unlock()
-		}
+		next := &refreshEntry{grant: g, expires: now.Add(s.cfg.RefreshTokenTTL)}
 		s.state.mu.Lock()
-		s.state.refresh[rt] = &refreshEntry{grant: g, expires: expires}
+		if old, ok := s.state.refresh[ir.refreshed]; ok {
+			// Rotation keeps the grant's lifetime, and its scope even
+			// when this request narrowed it (RFC 6749 §6).
+			next.expires, next.scope = old.expires, old.scope
+		}
+		s.state.refresh[rt] = next
 		s.state.mu.Unlock()
 		resp["refresh_token"] = rt
 	}
@@ -97,7 +97,7 @@ func (s *Server) accessToken(c Client, g grant, aud []string, now time.Time) (st
 	}
 	header := map[string]any{"alg": alg, "typ": "at+jwt"}
 	f := s.currentFaults()
-	tok, err := s.signToken(header, claims, f.AccessTokenHeader, f.AccessTokenClaims, nil, false)
+	tok, err := s.signToken(header, claims, f.AccessTokenHeader, f.AccessTokenClaims, []byte(c.Secret), false)
 	if err != nil {
 		return "", err
 	}
@@ -160,11 +160,18 @@ func (s *Server) signToken(header, claims map[string]any, editHeader, editClaims
 		header["kid"] = k.kid
 	}
 	if editHeader != nil {
+		kid := header["kid"]
 		editHeader(header)
 		if a, _ := header["alg"].(string); a != alg {
 			s.mu.Lock()
 			k, _ = s.keys.signer(a)
 			s.mu.Unlock()
+			if header["kid"] == kid { // not set by the edit: name the key that signs
+				delete(header, "kid")
+				if k.kid != "" {
+					header["kid"] = k.kid
+				}
+			}
 		}
 	}
 	payload, err := json.Marshal(claims)
