@@ -114,19 +114,16 @@ func (s *Server) continueAuthorization(w http.ResponseWriter, r *http.Request, r
 	now := s.now()
 	// max_age=0 is prompt=login (OpenID Connect Core §3.1.2.1), even
 	// when an injected clock has not moved since the login.
-	fresh := sess != nil && req.prompt != "login" && req.maxAge != 0 &&
+	prompts := strings.Fields(req.prompt)
+	fresh := sess != nil && !contains(prompts, "login") && req.maxAge != 0 &&
 		(req.maxAge < 0 || now.Sub(sess.authTime) <= time.Duration(req.maxAge)*time.Second)
 	switch {
 	case fresh:
 		s.issueCode(w, r, req, sid, sess)
-	case req.prompt == "none":
+	case contains(prompts, "none"):
 		s.respond(w, r, req, url.Values{"error": {"login_required"}, "error_description": {"the user is not logged in"}})
 	case s.cfg.Interactive:
-		id := randomID()
-		s.state.mu.Lock()
-		s.state.pending[id] = req
-		s.state.mu.Unlock()
-		s.loginPage(w, http.StatusOK, id, "")
+		s.loginPage(w, http.StatusOK, s.addPending(req, now), "")
 	default:
 		u := s.users[0]
 		sid, sess := s.startSession(w, u.Subject)
@@ -142,9 +139,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PostForm.Get("request")
 	s.state.mu.Lock()
-	req, ok := s.state.pending[id]
+	p, ok := s.state.pending[id]
 	s.state.mu.Unlock()
-	if !ok {
+	req := p.req
+	if !ok || !s.now().Before(p.expires) {
 		errorPage(w, http.StatusBadRequest, "invalid_request", "this login has expired; start again from the application")
 		return
 	}
@@ -158,6 +156,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.state.mu.Unlock()
 	sid, sess := s.startSession(w, u.Subject)
 	s.issueCode(w, r, req, sid, sess)
+}
+
+// Bounds of interactive logins in progress.
+const (
+	loginTTL   = 10 * time.Minute
+	maxPending = 1000
+)
+
+// addPending records an interactive login and returns its id, first
+// forgetting expired ones (and, past maxPending, the oldest-expiring).
+func (s *Server) addPending(req authRequest, now time.Time) string {
+	s.state.mu.Lock()
+	defer s.state.mu.Unlock()
+	var oldest string
+	for id, p := range s.state.pending {
+		if !now.Before(p.expires) {
+			delete(s.state.pending, id)
+		} else if oldest == "" || p.expires.Before(s.state.pending[oldest].expires) {
+			oldest = id
+		}
+	}
+	if len(s.state.pending) >= maxPending {
+		delete(s.state.pending, oldest)
+	}
+	id := randomID()
+	s.state.pending[id] = pendingLogin{req: req, expires: now.Add(loginTTL)}
+	return id
 }
 
 func (s *Server) checkPassword(username, password string) (User, bool) {

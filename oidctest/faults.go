@@ -81,6 +81,8 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, endpoint str
 		case <-t.C:
 		case <-r.Context().Done():
 			return true
+		case <-s.closed:
+			return true
 		}
 	}
 	if f.Status == 0 {

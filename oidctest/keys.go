@@ -92,16 +92,6 @@ func (ks *keySet) signer(alg string) (signingKey, bool) {
 	return signingKey{}, false
 }
 
-// lookup finds a published key by kid.
-func (ks *keySet) lookup(kid string) (signingKey, bool) {
-	for _, k := range append(ks.active[:len(ks.active):len(ks.active)], ks.retired...) {
-		if k.kid == kid {
-			return k, true
-		}
-	}
-	return signingKey{}, false
-}
-
 // jwks returns the public JSON Web Key Set.
 func (ks *keySet) jwks() jose.JSONWebKeySet {
 	var set jose.JSONWebKeySet

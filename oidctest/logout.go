@@ -114,7 +114,7 @@ func (s *Server) PostLogoutToken(ctx context.Context, clientID, logoutToken stri
 		return 0, fmt.Errorf("oidctest: back-channel logout: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("oidctest: back-channel logout: %w", err)
 	}

@@ -71,6 +71,10 @@ type Config struct {
 
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
+
+	// HTTPClient posts back-channel logout tokens. Nil means a client
+	// with a 10-second timeout.
+	HTTPClient *http.Client
 }
 
 // User is an account at the server.
@@ -154,6 +158,9 @@ type Server struct {
 	faults   Faults
 	requests []Request
 	state    *grantStore
+
+	closed    chan struct{} // closed by Close: ends fault delays
+	closeOnce sync.Once
 }
 
 // NewServer starts a server on 127.0.0.1 with cfg. It panics if it cannot
@@ -188,6 +195,9 @@ func newServer(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	users := cfg.Users
 	if len(users) == 0 {
 		users = []User{DemoUser}
@@ -198,6 +208,7 @@ func newServer(cfg Config) (*Server, error) {
 		users:   users,
 		clients: make(map[string]Client),
 		state:   newGrantStore(),
+		closed:  make(chan struct{}),
 	}
 	for _, c := range cfg.Clients {
 		if err := s.AddClient(c); err != nil {
@@ -217,8 +228,12 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Close shuts the server down and blocks until all requests have finished.
-func (s *Server) Close() { s.http.Close() }
+// Close shuts the server down and blocks until all requests have finished;
+// requests held by a Failure.Delay are answered at once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.http.Close()
+}
 
 // Client returns an HTTP client for talking to the server.
 func (s *Server) Client() *http.Client { return s.http.Client() }
@@ -284,7 +299,9 @@ func (s *Server) Requests(endpoints ...string) []Request {
 	var out []Request
 	for _, r := range s.requests {
 		if len(endpoints) == 0 || contains(endpoints, r.Endpoint) {
-			out = append(out, r)
+			u := *r.URL
+			r.URL, r.Header, r.Form = &u, r.Header.Clone(), cloneValues(r.Form)
+			out = append(out, r) // copies: callers cannot change the record
 		}
 	}
 	return out

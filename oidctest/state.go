@@ -40,7 +40,7 @@ type codeEntry struct {
 	codeChallenge string
 	expires       time.Time
 	used          bool
-	families      []string // refresh families issued from this code
+	family        string // the family of the tokens issued from this code
 }
 
 type refreshEntry struct {
@@ -55,6 +55,12 @@ type accessEntry struct {
 	expires time.Time
 	issued  time.Time
 	revoked bool
+}
+
+// pendingLogin is an interactive login waiting for the user's password.
+type pendingLogin struct {
+	req     authRequest
+	expires time.Time
 }
 
 type parEntry struct {
@@ -75,10 +81,10 @@ type grantStore struct {
 	revokedFamily map[string]bool
 	access        map[string]*accessEntry
 	par           map[string]*parEntry
-	pending       map[string]authRequest // interactive logins in progress
-	sessions      map[string]*opSession  // by sid
-	idTokens      map[string]string      // ID token → client ID
-	assertionJTIs map[string]time.Time   // private_key_jwt replay cache
+	pending       map[string]pendingLogin // interactive logins in progress
+	sessions      map[string]*opSession   // by sid
+	idTokens      map[string]string       // ID token → client ID
+	assertionJTIs map[string]time.Time    // private_key_jwt replay cache
 }
 
 func newGrantStore() *grantStore {
@@ -88,7 +94,7 @@ func newGrantStore() *grantStore {
 		revokedFamily: make(map[string]bool),
 		access:        make(map[string]*accessEntry),
 		par:           make(map[string]*parEntry),
-		pending:       make(map[string]authRequest),
+		pending:       make(map[string]pendingLogin),
 		sessions:      make(map[string]*opSession),
 		idTokens:      make(map[string]string),
 		assertionJTIs: make(map[string]time.Time),

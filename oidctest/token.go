@@ -45,12 +45,13 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, c Client) {
 	if reused {
 		// A code presented twice was stolen or replayed: revoke what the
 		// first redemption issued (RFC 6749 §4.1.2).
-		for _, f := range e.families {
-			s.state.revokedFamily[f] = true
-		}
+		s.state.revokedFamily[e.family] = true
 	}
-	if ok {
+	if ok && !reused {
 		e.used = true // burnt even if the checks below fail
+		// The family is fixed now, under the lock, so a concurrent
+		// second redemption revokes what this one issues.
+		e.family = randomID()
 	}
 	s.state.mu.Unlock()
 	switch {
@@ -93,10 +94,7 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c Client, e 
 		oauthError(w, http.StatusBadRequest, "invalid_target", "resource was not part of the authorization request")
 		return
 	}
-	g.family = randomID()
-	s.state.mu.Lock()
-	e.families = append(e.families, g.family)
-	s.state.mu.Unlock()
+	g.family = e.family
 	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true})
 }
 
