@@ -121,7 +121,7 @@ type CookieStore struct {
 	cfg    CookieConfig // with defaults applied
 	prefix string       // "__Host-", "__Secure-" or ""
 	sealer *sealer
-	times  timesTable
+	times  sideTable[times]
 }
 
 var _ sessions.Store = (*CookieStore)(nil)
@@ -197,7 +197,7 @@ func (s *CookieStore) Get(r *http.Request, name string) (*sessions.Session, erro
 // there but could not be used. The returned session is never nil.
 func (s *CookieStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess := sessions.NewSession(s, name)
-	opts := s.options()
+	opts := s.cfg.options()
 	sess.Options = &opts
 	sess.IsNew = true
 	sess.ID = newID()
@@ -205,7 +205,7 @@ func (s *CookieStore) New(r *http.Request, name string) (*sessions.Session, erro
 		return sess, err
 	}
 	if err := s.load(r, sess); err != nil {
-		s.logRejected(r, name, err)
+		s.cfg.logRejected(r, name, err)
 		return sess, err
 	}
 	return sess, nil
@@ -232,7 +232,7 @@ func (s *CookieStore) load(r *http.Request, sess *sessions.Session) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkTimeouts(p.times, s.now(), true); err != nil {
+	if err := s.cfg.checkTimeouts(p.times, s.cfg.now(), true); err != nil {
 		return err
 	}
 	values, err := decodeValues(p.values)
@@ -269,7 +269,7 @@ func (s *CookieStore) Save(r *http.Request, w http.ResponseWriter, sess *session
 	}
 	maxAge := int(t.created.Add(s.cfg.AbsoluteTimeout).Sub(t.saved) / time.Second)
 	for i, chunk := range chunks {
-		http.SetCookie(w, s.cookie(chunkName(name, i), chunk, maxAge))
+		http.SetCookie(w, s.cfg.cookie(chunkName(name, i), chunk, maxAge))
 	}
 	s.expire(w, name, carried.stale(len(chunks)))
 	s.times.set(sess, t)
@@ -278,12 +278,12 @@ func (s *CookieStore) Save(r *http.Request, w http.ResponseWriter, sess *session
 
 // seal returns the cookie values of sess, saved now, and its new times.
 func (s *CookieStore) seal(name string, sess *sessions.Session) ([]string, times, error) {
-	now := s.now()
+	now := s.cfg.now()
 	t, ok := s.times.get(sess)
 	if !ok {
 		t.created = now
 	}
-	if err := s.checkTimeouts(t, now, false); err != nil {
+	if err := s.cfg.checkTimeouts(t, now, false); err != nil {
 		return nil, times{}, err
 	}
 	t.saved = now
@@ -319,35 +319,39 @@ func (s *CookieStore) Delete(r *http.Request, w http.ResponseWriter, sess *sessi
 	return s.Save(r, w, sess)
 }
 
+// The helpers below are shared by CookieStore and RedisStore: a RedisStore
+// keeps its cookie attributes, timeouts, clock and logger in a CookieConfig too
+// (see RedisConfig.cookieConfig).
+
 // options returns the gorilla Options matching the cookies the store writes.
-func (s *CookieStore) options() sessions.Options {
+func (cfg CookieConfig) options() sessions.Options {
 	return sessions.Options{
-		Path:     s.cfg.Path,
-		Domain:   s.cfg.Domain,
-		MaxAge:   int(s.cfg.AbsoluteTimeout / time.Second),
-		Secure:   s.cfg.Secure,
+		Path:     cfg.Path,
+		Domain:   cfg.Domain,
+		MaxAge:   int(cfg.AbsoluteTimeout / time.Second),
+		Secure:   cfg.Secure,
 		HttpOnly: true,
-		SameSite: s.cfg.SameSite,
+		SameSite: cfg.SameSite,
 	}
 }
 
-func (s *CookieStore) cookie(name, value string, maxAge int) *http.Cookie {
+func (cfg CookieConfig) cookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
-		Path:     s.cfg.Path,
-		Domain:   s.cfg.Domain,
+		Path:     cfg.Path,
+		Domain:   cfg.Domain,
 		MaxAge:   maxAge,
-		Secure:   s.cfg.Secure,
+		Secure:   cfg.Secure,
 		HttpOnly: true,
-		SameSite: s.cfg.SameSite,
+		SameSite: cfg.SameSite,
 	}
 }
 
 // expire deletes the chunks of the cookie called name at the given indexes.
 func (s *CookieStore) expire(w http.ResponseWriter, name string, indexes []int) {
 	for _, i := range indexes {
-		http.SetCookie(w, s.cookie(chunkName(name, i), "", -1))
+		http.SetCookie(w, s.cfg.cookie(chunkName(name, i), "", -1))
 	}
 }
 
@@ -357,24 +361,29 @@ func (s *CookieStore) cookieName(name string) string {
 }
 
 // now returns the store's current time to the second, the precision of the
-// times sealed in cookies.
-func (s *CookieStore) now() time.Time {
-	return time.Unix(s.cfg.Now().Unix(), 0)
+// times sealed in sessions.
+func (cfg CookieConfig) now() time.Time {
+	return time.Unix(cfg.Now().Unix(), 0)
 }
 
-func (s *CookieStore) logRejected(r *http.Request, name string, err error) {
-	if s.cfg.Logger == nil {
+// logRejected logs a session cookie Get or New could not use: Debug for an
+// expired one, Warn when Redis could not be asked, Info otherwise.
+func (cfg CookieConfig) logRejected(r *http.Request, name string, err error) {
+	if cfg.Logger == nil {
 		return
 	}
 	level := slog.LevelInfo
-	if errors.Is(err, ErrExpired) {
+	switch {
+	case errors.Is(err, ErrExpired):
 		level = slog.LevelDebug
+	case errors.Is(err, ErrUnavailable):
+		level = slog.LevelWarn
 	}
 	ctx := context.Background()
 	if r != nil {
 		ctx = r.Context()
 	}
-	s.cfg.Logger.LogAttrs(ctx, level, "session: cookie rejected",
+	cfg.Logger.LogAttrs(ctx, level, "session: cookie rejected",
 		slog.String("session", name), slog.String("error", err.Error()))
 }
 

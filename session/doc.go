@@ -1,5 +1,6 @@
 // Package session stores sessions, and the tokens a relying party keeps in
-// them, on top of gorilla/sessions.
+// them, on top of gorilla/sessions, in sealed cookies (CookieStore) or in
+// Redis (RedisStore).
 //
 // CookieStore is a sessions.Store that keeps a session in the browser, sealed
 // with AES-256-GCM and split over several cookies when it is large (an ID
@@ -46,4 +47,30 @@
 // sealed before it is split, so a missing, altered or reordered chunk fails to
 // open; chunks beyond the number are left over from a larger session, ignored,
 // and deleted by the next Save. Session names therefore contain no dot.
+//
+// # Redis
+//
+// RedisStore keeps sessions in Redis, for applications on several replicas and
+// for sessions the server must be able to end (logout, back-channel logout):
+//
+//	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", ContextTimeoutEnabled: true})
+//	store, err := session.NewRedisStore(client, [][]byte{secret}, session.RedisConfig{Secure: true})
+//	if err != nil {
+//		return err
+//	}
+//	// At login: a new ID, and an index entry for back-channel logout.
+//	store.Rotate(sess)
+//	store.Bind(sess, session.Identity{Issuer: iss, Subject: sub, SID: sid})
+//	err = sess.Save(r, w)
+//	// At back-channel logout, on any replica:
+//	n, err := store.EndSessions(ctx, session.Identity{Issuer: iss, SID: sid})
+//
+// The cookie value is "ID.tag": the session ID (32 random bytes) and the first
+// 16 bytes of an HMAC-SHA-256 of it and the cookie name under a key derived from
+// the secret, both in base64url. The session is stored under KeyPrefix+"s:"+ID,
+// sealed as a cookie value is (with the Redis key as the bound name), with a TTL
+// of its remaining lifetime. Sessions bound to an Identity are listed in sets
+// whose names are HMACs of the issuer and SID or subject, so a Redis dump shows
+// neither tokens nor users. Every Redis call is bounded by RedisConfig.OpTimeout
+// and fails with ErrUnavailable.
 package session

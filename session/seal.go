@@ -14,10 +14,13 @@ import (
 //
 //	version (1 byte) | key ID (4 bytes) | nonce (12 bytes) | ciphertext | tag (16 bytes)
 //
-// sealed with AES-256-GCM (see the package documentation). The additional data is the version, the key ID and the
-// cookie name, so a value moved to another cookie, or relabelled with another
-// version or key ID, fails to open. The key ID only selects the key: a wrong ID
-// selects a key that cannot open the value.
+// sealed with AES-256-GCM (see the package documentation). The additional data
+// is the version, the key ID and the name the value is stored under (a cookie
+// name for CookieStore, a Redis key for RedisStore), so a value moved to another
+// cookie or key, or relabelled with another version or key ID, fails to open.
+// The key ID only selects the key: a wrong ID selects a key that cannot open the
+// value. Cookie names are HTTP tokens, which never contain the ':' every Redis
+// key of RedisStore does, so the two kinds of names cannot collide.
 const (
 	formatVersion = 1
 	keyIDSize     = 4
@@ -90,7 +93,7 @@ func deriveKey(secret []byte) (sealKey, error) {
 	return k, nil
 }
 
-// seal encrypts plaintext for the cookie called name with the newest key.
+// seal encrypts plaintext, to be stored under name, with the newest key.
 func (s *sealer) seal(name string, plaintext []byte) []byte {
 	k := s.keys[0]
 	out := make([]byte, headerSize, headerSize+len(plaintext)+k.aead.Overhead())
@@ -99,8 +102,8 @@ func (s *sealer) seal(name string, plaintext []byte) []byte {
 	return k.aead.Seal(out, nil, plaintext, additionalData(out[:headerSize], name))
 }
 
-// open decrypts a sealed value read from the cookie called name. Every failure
-// wraps ErrInvalid.
+// open decrypts a sealed value read from under name. Every failure wraps
+// ErrInvalid.
 func (s *sealer) open(name string, sealed []byte) ([]byte, error) {
 	if len(sealed) < headerSize {
 		return nil, fmt.Errorf("%w: sealed value too short", ErrInvalid)
@@ -129,7 +132,22 @@ func (s *sealer) key(id []byte) *sealKey {
 	return nil
 }
 
-// additionalData binds a sealed value's header and its cookie name.
+// additionalData binds a sealed value's header and the name it is stored under.
 func additionalData(header []byte, name string) []byte {
 	return append(header[:len(header):len(header)], name...)
+}
+
+// subkeys derives, with HKDF-SHA-256 under the label info, one 32-byte key from
+// each secret, in the order of the secrets: the first is for new values, all
+// are for checking old ones. The secrets must have passed newSealer.
+func subkeys(secrets [][]byte, info string) ([][]byte, error) {
+	keys := make([][]byte, len(secrets))
+	for i, secret := range secrets {
+		k, err := hkdf.Key(sha256.New, secret, nil, info, 32)
+		if err != nil {
+			return nil, fmt.Errorf("session: key %d: %w", i, err)
+		}
+		keys[i] = k
+	}
+	return keys, nil
 }

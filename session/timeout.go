@@ -19,14 +19,25 @@ type times struct {
 // checkTimeouts returns ErrExpired for a session with times t that is, at now,
 // past its absolute timeout or, when idle is set, past its idle timeout. A
 // session expires at the very second its timeout is reached.
-func (s *CookieStore) checkTimeouts(t times, now time.Time, idle bool) error {
-	if !now.Before(t.created.Add(s.cfg.AbsoluteTimeout)) {
-		return fmt.Errorf("%w: absolute timeout of %v reached", ErrExpired, s.cfg.AbsoluteTimeout)
+func (cfg CookieConfig) checkTimeouts(t times, now time.Time, idle bool) error {
+	if !now.Before(t.created.Add(cfg.AbsoluteTimeout)) {
+		return fmt.Errorf("%w: absolute timeout of %v reached", ErrExpired, cfg.AbsoluteTimeout)
 	}
-	if idle && !s.cfg.SkipIdleTimeout && !now.Before(t.saved.Add(s.cfg.IdleTimeout)) {
-		return fmt.Errorf("%w: idle timeout of %v reached", ErrExpired, s.cfg.IdleTimeout)
+	if idle && !cfg.SkipIdleTimeout && !now.Before(t.saved.Add(cfg.IdleTimeout)) {
+		return fmt.Errorf("%w: idle timeout of %v reached", ErrExpired, cfg.IdleTimeout)
 	}
 	return nil
+}
+
+// remaining returns how long a session with times t, saved now, has to live:
+// until its absolute timeout or, unless skipped, its idle timeout, whichever
+// comes first.
+func (cfg CookieConfig) remaining(t times, now time.Time) time.Duration {
+	d := t.created.Add(cfg.AbsoluteTimeout).Sub(now)
+	if !cfg.SkipIdleTimeout {
+		d = min(d, cfg.IdleTimeout)
+	}
+	return d
 }
 
 // Rotate gives sess a new random ID and restarts its lifetime: the absolute
@@ -35,7 +46,7 @@ func (s *CookieStore) checkTimeouts(t times, now time.Time, idle bool) error {
 // start a new session) whenever privileges change, such as at login.
 func (s *CookieStore) Rotate(sess *sessions.Session) {
 	sess.ID = newID()
-	now := s.now()
+	now := s.cfg.now()
 	s.times.set(sess, times{created: now, saved: now})
 }
 
@@ -47,29 +58,31 @@ func (s *CookieStore) Activity(sess *sessions.Session) (created, saved time.Time
 	return t.created, t.saved
 }
 
-// timesTable holds the times of the sessions a store has read, saved or
-// rotated, without keeping the sessions alive. sessions.Session has no field
-// for them, and an entry in Values would show in every range over Values and
-// travel with Values copied into another session.
-type timesTable struct {
-	m sync.Map // weak.Pointer[sessions.Session] → times
+// sideTable holds what a store knows of the sessions it has read, saved or
+// rotated (a CookieStore their times, a RedisStore its redisState), without
+// keeping the sessions alive. sessions.Session has no field for it, and an
+// entry in Values would show in every range over Values and travel with
+// Values copied into another session.
+type sideTable[V any] struct {
+	m sync.Map // weak.Pointer[sessions.Session] → V
 }
 
-func (t *timesTable) get(sess *sessions.Session) (times, bool) {
+func (t *sideTable[V]) get(sess *sessions.Session) (V, bool) {
 	v, ok := t.m.Load(weak.Make(sess))
 	if !ok {
-		return times{}, false
+		var zero V
+		return zero, false
 	}
-	return v.(times), true
+	return v.(V), true
 }
 
-func (t *timesTable) set(sess *sessions.Session, v times) {
+func (t *sideTable[V]) set(sess *sessions.Session, v V) {
 	key := weak.Make(sess)
 	if _, loaded := t.m.Swap(key, v); !loaded {
 		runtime.AddCleanup(sess, func(key weak.Pointer[sessions.Session]) { t.m.Delete(key) }, key)
 	}
 }
 
-func (t *timesTable) delete(sess *sessions.Session) {
+func (t *sideTable[V]) delete(sess *sessions.Session) {
 	t.m.Delete(weak.Make(sess))
 }

@@ -42,6 +42,17 @@ func RedisURL(t testing.TB) string {
 	return u
 }
 
+// RedisServer returns the path of redis-server, for a test that starts a
+// Redis of its own (to stop and restart it, say).
+func RedisServer(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		missing(t, "redis-server", err.Error())
+	}
+	return p
+}
+
 // Chromium returns the path of the Chromium binary.
 func Chromium(t testing.TB) string {
 	t.Helper()
