@@ -296,13 +296,27 @@ func TestWebappLogout(t *testing.T) {
 	// The provider's session ended too: a silent login fails.
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	silent, err := p.authorize(ctx, browser, app.startLogin(t, p, browser, "/")+"&prompt=none", "ada")
+	silent, err := p.authorize(ctx, browser, withPrompt(t, app.startLogin(t, p, browser, "/"), "none"), "ada")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e := silent.Query().Get("error"); e != "login_required" {
 		t.Errorf("prompt=none after logout: redirected to %s, want error=login_required", silent.Redacted())
 	}
+}
+
+// withPrompt returns authorizeURL with its prompt parameter set to prompt
+// (the app sends prompt=consent with offline_access; one prompt only).
+func withPrompt(t testing.TB, authorizeURL, prompt string) string {
+	t.Helper()
+	u, err := url.Parse(authorizeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("prompt", prompt)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // TestWebappPublicClient logs in with a public client: no client secret, PKCE
