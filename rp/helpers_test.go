@@ -84,6 +84,7 @@ func newApp(t testing.TB, c appConfig) *testApp {
 		ID: "app", Secret: "app-secret",
 		RedirectURIs:           []string{a.app.URL + "/callback"},
 		PostLogoutRedirectURIs: []string{a.app.URL + "/"},
+		BackchannelLogoutURI:   a.app.URL + "/backchannel-logout",
 	}
 	if c.client != nil {
 		c.client(&reg)
@@ -127,6 +128,8 @@ func (a *testApp) routes(mux *http.ServeMux) {
 	mux.HandleFunc("/login", a.rp.Login)
 	mux.HandleFunc("/callback", a.rp.Callback)
 	mux.HandleFunc("/logout", a.rp.Logout)
+	mux.HandleFunc("/backchannel-logout", a.rp.BackchannelLogout)
+	mux.HandleFunc("/frontchannel-logout", a.rp.FrontchannelLogout)
 	mux.Handle("/me", a.rp.RequireLogin("/login", http.HandlerFunc(a.meHandler)))
 	mux.HandleFunc("GET /visit", a.visit)
 	mux.HandleFunc("GET /sid", a.sid)

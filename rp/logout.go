@@ -1,14 +1,27 @@
 package rp
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"sync"
+	"time"
+
+	"github.com/keyway-go/keyway/client"
 )
+
+// revokeTimeout bounds the revocation requests of a logout.
+const revokeTimeout = 3 * time.Second
 
 // Logout ends the user's session: POST only, same-origin only (a
 // cross-origin POST gets 403, so another site cannot log users out). It
-// deletes the session and redirects (303) to the provider's
-// end_session_endpoint with id_token_hint, client_id and
+// revokes the session's refresh and access tokens at the provider (RFC
+// 7009) when it has a revocation_endpoint, waiting at most 3 seconds and
+// logging failures without failing the logout; records the logout of the
+// session's sid in Config.Logouts, so that copies of the session's cookies
+// are refused too; deletes the session; and redirects (303) to the
+// provider's end_session_endpoint with id_token_hint, client_id and
 // post_logout_redirect_uri, or to "/" when the provider has none.
 func (rp *RP) Logout(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -21,6 +34,14 @@ func (rp *RP) Logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, d, ok := rp.loadSession(r)
+	if ok {
+		rp.revokeTokens(r.Context(), d)
+		if d.SID != "" {
+			if err := rp.recordLogout(r.Context(), "sid", d.SID); err != nil {
+				rp.log.Warn("rp: record logout", "err", err)
+			}
+		}
+	}
 	if s != nil {
 		if err := deleteSession(w, r, rp.cfg.Sessions, s); err != nil {
 			rp.log.Warn("rp: delete session at logout", "err", err)
@@ -46,6 +67,39 @@ func (rp *RP) Logout(w http.ResponseWriter, r *http.Request) {
 	}
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// revokeTokens revokes d's refresh and access tokens at the provider, if it
+// offers revocation, at once and within revokeTimeout. Failures are logged:
+// the user is logged out here whatever the provider answers.
+func (rp *RP) revokeTokens(ctx context.Context, d *sessionData) {
+	if rp.meta.RevocationEndpoint == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revokeTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, t := range []struct{ token, hint string }{
+		{d.RefreshToken, "refresh_token"},
+		{d.AccessToken, "access_token"},
+	} {
+		if t.token == "" {
+			continue
+		}
+		wg.Go(func() {
+			err := rp.client.Revoke(ctx, t.token, t.hint)
+			var te *client.TokenError
+			switch {
+			case err == nil:
+			case errors.As(err, &te) && te.Code == "unsupported_token_type":
+				// Many providers cannot revoke (JWT) access tokens.
+				rp.log.Debug("rp: revoke at logout", "token_type", t.hint, "err", err)
+			default:
+				rp.log.Warn("rp: revoke at logout", "token_type", t.hint, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // sameOrigin refuses cross-origin unsafe requests, from the Sec-Fetch-Site

@@ -84,6 +84,23 @@ type Config struct {
 	// MaxTransactions caps concurrent logins per browser. Default 5.
 	MaxTransactions int
 
+	// ReplayCache refuses a back-channel logout token seen before (by
+	// iss and jti). Logouts records back- and front-channel logouts, so
+	// that sessions they end are refused even where Sessions cannot
+	// delete them (cookies). Replicas of an app must share both, or a
+	// logout received by one replica is not applied by the others. When
+	// one is nil and the other also implements its interface, the other
+	// is used for both; when both are nil, one MemoryCache of this RP
+	// alone serves both.
+	ReplayCache ReplayCache
+	Logouts     LogoutList
+	// SessionLifetime is how long logouts are remembered: at least the
+	// longest a session can live in Sessions (its absolute timeout), or
+	// a session logged out over the back or front channel is accepted
+	// again once its logout is forgotten. Default 24 hours, the default
+	// absolute timeout of package session's stores.
+	SessionLifetime time.Duration
+
 	// HTTPClient makes every outgoing call. Nil means a client with a
 	// 10-second timeout. Responses are capped at MaxResponseBytes (default
 	// 1 MiB) whatever the client.
@@ -228,7 +245,30 @@ func (c *Config) setDefaults() error {
 	if c.ErrorPage == nil {
 		c.ErrorPage = defaultErrorPage
 	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 24 * time.Hour
+	}
+	c.setCacheDefaults()
 	return nil
+}
+
+// setCacheDefaults fills in ReplayCache and Logouts (see Config).
+func (c *Config) setCacheDefaults() {
+	if c.ReplayCache == nil {
+		c.ReplayCache, _ = c.Logouts.(ReplayCache)
+	}
+	if c.Logouts == nil {
+		c.Logouts, _ = c.ReplayCache.(LogoutList)
+	}
+	if c.ReplayCache == nil || c.Logouts == nil {
+		mem := &MemoryCache{Now: c.Now}
+		if c.ReplayCache == nil {
+			c.ReplayCache = mem
+		}
+		if c.Logouts == nil {
+			c.Logouts = mem
+		}
+	}
 }
 
 // checkIssuerURL accepts https issuers, and http ones on loopback hosts.

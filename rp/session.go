@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/keyway-go/keyway/client"
+	"github.com/keyway-go/keyway/session"
 )
 
 // User is the logged-in user of a request.
@@ -44,6 +45,10 @@ type sessionData struct {
 	TokenType            string
 	Expiry               time.Time
 	Lifetime             int64 // expires_in of the access token, seconds
+	// Created is when the session began (login). A logout recorded for
+	// its sid or sub after it ends it. Zero for sessions written before
+	// it was recorded: they count as older than any logout.
+	Created time.Time
 }
 
 func newSessionData(idt *verifiedIDToken, claims map[string]any, tok *client.Token) *sessionData {
@@ -82,6 +87,9 @@ func (d *sessionData) encode(s *sessions.Session) error {
 	s.Values["token_type"] = d.TokenType
 	s.Values["expiry"] = d.Expiry.Unix()
 	s.Values["lifetime"] = d.Lifetime
+	if !d.Created.IsZero() {
+		s.Values["created"] = d.Created.UnixNano()
+	}
 	return nil
 }
 
@@ -101,6 +109,9 @@ func decodeSession(s *sessions.Session) (*sessionData, bool) {
 		d.Expiry = time.Unix(exp, 0)
 	}
 	d.Lifetime, _ = s.Values["lifetime"].(int64)
+	if ns, ok := s.Values["created"].(int64); ok && ns > 0 {
+		d.Created = time.Unix(0, ns)
+	}
 	if d.Subject == "" || d.Issuer == "" {
 		return nil, false
 	}
@@ -112,6 +123,12 @@ func decodeSession(s *sessions.Session) (*sessionData, bool) {
 
 // rotator is a store that can give a session a new ID.
 type rotator interface{ Rotate(*sessions.Session) }
+
+// binder is a store that indexes sessions by whom they belong to, so that
+// it can end them later (see SessionEnder); session.RedisStore is one.
+type binder interface {
+	Bind(*sessions.Session, session.Identity)
+}
 
 // startSession writes d into a session with a new ID, so an ID planted
 // before login (session fixation) is worth nothing after it.
@@ -128,6 +145,10 @@ func (rp *RP) startSession(w http.ResponseWriter, r *http.Request, d *sessionDat
 	} else {
 		s.ID = ""
 	}
+	if b, ok := store.(binder); ok {
+		b.Bind(s, session.Identity{Issuer: d.Issuer, Subject: d.Subject, SID: d.SID})
+	}
+	d.Created = rp.cfg.Now()
 	if err := d.encode(s); err != nil {
 		return err
 	}
@@ -137,14 +158,15 @@ func (rp *RP) startSession(w http.ResponseWriter, r *http.Request, d *sessionDat
 	return nil
 }
 
-// loadSession returns the session of r and its data, if logged in here.
+// loadSession returns the session of r and its data, if logged in here
+// and not logged out since (see Config.Logouts).
 func (rp *RP) loadSession(r *http.Request) (*sessions.Session, *sessionData, bool) {
 	s, err := rp.cfg.Sessions.Get(r, rp.cfg.SessionName)
 	if err != nil || s == nil || s.IsNew {
 		return s, nil, false
 	}
 	d, ok := decodeSession(s)
-	if !ok || d.Issuer != rp.meta.Issuer {
+	if !ok || d.Issuer != rp.meta.Issuer || rp.loggedOut(r.Context(), d) {
 		return s, nil, false
 	}
 	return s, d, true

@@ -173,6 +173,11 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /profile", a.rp.RequireLogin("/login", http.HandlerFunc(a.profile)))
 	mux.Handle("GET /api", a.rp.RequireLogin("/login", http.HandlerFunc(a.api)))
 	mux.HandleFunc("POST /logout", a.rp.Logout)
+	// The provider's server posts logout tokens here; register
+	// APP_URL/backchannel-logout (and APP_URL/frontchannel-logout, with
+	// frontchannel_logout_session_required) as the client's logout URIs.
+	mux.HandleFunc("POST /backchannel-logout", a.rp.BackchannelLogout)
+	mux.HandleFunc("GET /frontchannel-logout", a.rp.FrontchannelLogout)
 	return mux
 }
 
