@@ -154,9 +154,10 @@ func (rp *RP) recordLogout(ctx context.Context, kind, value string) error {
 }
 
 // loggedOut reports whether a logout recorded for d's sid or sub came
-// after d began. Failing to ask counts as logged out: a logout must not be
-// undone by an outage of the list.
-func (rp *RP) loggedOut(ctx context.Context, d *sessionData) bool {
+// after d began. Failing to ask is an error wrapping ErrSessionUnavailable:
+// the session is refused meanwhile (a logout must not be undone by an
+// outage of the list), but not ended.
+func (rp *RP) loggedOut(ctx context.Context, d *sessionData) (bool, error) {
 	keys := make([]string, 0, 2)
 	keys = append(keys, logoutKey("sub", d.Issuer, d.Subject))
 	if d.SID != "" {
@@ -164,10 +165,9 @@ func (rp *RP) loggedOut(ctx context.Context, d *sessionData) bool {
 	}
 	at, err := rp.cfg.Logouts.Latest(ctx, keys...)
 	if err != nil {
-		rp.log.Warn("rp: logout list unavailable: session refused", "err", err)
-		return true
+		return false, fmt.Errorf("%w: logout list: %w", ErrSessionUnavailable, err)
 	}
-	return !at.IsZero() && !d.Created.After(at)
+	return !at.IsZero() && !d.Created.After(at), nil
 }
 
 // logoutKey names the logout list entry of a sid or sub ("sid" or "sub"

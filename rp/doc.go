@@ -26,6 +26,18 @@
 // refreshed once per session even under concurrent requests; a refreshed
 // ID token must keep iss, sub, aud, azp and auth_time (Core §12.2).
 //
+// Replicas of an app share a session.RedisStore, which ends sessions on
+// every replica at logout and lets them refresh a session's tokens once,
+// under its lock, and a session.RedisCache as ReplayCache and Logouts:
+//
+//	store, _ := session.NewRedisStore(client, keys, session.RedisConfig{Secure: true})
+//	cache, _ := session.NewRedisCache(client, session.RedisCacheConfig{})
+//	// rp.Config{Sessions: store, ReplayCache: cache, Logouts: cache, …}
+//
+// When Redis cannot be asked, a request with a session gets 503 from
+// Authenticate and RequireLogin, and ErrSessionUnavailable from
+// AccessToken, rather than being taken for logged out.
+//
 // Not checked here: the session store's own security (see package
 // session), and anything about the access token beyond at_hash: an API
 // checks its access tokens itself (package middleware).

@@ -33,6 +33,11 @@ var (
 	// ErrLoginRequired: there is no valid session, or it could not be
 	// refreshed (the refresh token was refused) and was ended.
 	ErrLoginRequired = errors.New("rp: login required")
+	// ErrSessionUnavailable: the session, or the logout list it is checked
+	// against, could not be read (Redis down or slow): the user may well
+	// be logged in. Answer 503, not a login page. The store's own error
+	// is wrapped too (session.ErrUnavailable for Redis).
+	ErrSessionUnavailable = errors.New("rp: session unavailable")
 )
 
 var b64 = base64.RawURLEncoding

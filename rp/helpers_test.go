@@ -335,6 +335,23 @@ func (a *testApp) requireNoSession(t testing.TB, b *browser) {
 	}
 }
 
+// requireUnavailable checks that the app cannot tell whether b is logged
+// in: a page behind RequireLogin answers 503 session_unavailable, neither
+// the page nor a redirect to the login page.
+func (a *testApp) requireUnavailable(t testing.TB, b *browser) {
+	t.Helper()
+	wantUnavailable(t, get(t, b.noFollow, a.app.URL+"/me"))
+}
+
+// wantUnavailable checks a 503 session_unavailable answer.
+func wantUnavailable(t testing.TB, r response) {
+	t.Helper()
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Content-Type") != "application/json" ||
+		r.header.Get("Cache-Control") != "no-store" || strings.TrimSpace(r.body) != `{"error":"session_unavailable"}` {
+		t.Fatalf("GET /me with the session unavailable: %d %q %q %s, want 503 session_unavailable", r.status, r.location, r.header.Get("Content-Type"), r.body)
+	}
+}
+
 // refused delivers callback URL cb with b and checks the login failed with
 // status and an error matching want, and left no session.
 func (a *testApp) refused(t testing.TB, b *browser, cb string, status int, want error) {

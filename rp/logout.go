@@ -33,7 +33,12 @@ func (rp *RP) Logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin logout refused", http.StatusForbidden)
 		return
 	}
-	s, d, ok := rp.loadSession(r)
+	s, d, err := rp.loadSession(r)
+	if err != nil {
+		// Logging out needs no session: end it as far as can be.
+		rp.log.Warn("rp: session unavailable at logout", "err", err)
+	}
+	ok := d != nil
 	if ok {
 		rp.revokeTokens(r.Context(), d)
 		if d.SID != "" {

@@ -9,9 +9,8 @@ import (
 
 // ReplayCache remembers keys for a while, to refuse a message seen before:
 // the RP records the jti of each logout token it accepts, until the token
-// expires. Replicas of an app must share one (a Redis implementation fits
-// SET key 1 NX PXAT until), or a token replayed to another replica is
-// accepted there.
+// expires. Replicas of an app must share one (session.RedisCache is one),
+// or a token replayed to another replica is accepted there.
 type ReplayCache interface {
 	// Seen reports whether key was recorded before and has not expired,
 	// and otherwise records it until until, atomically: of concurrent
@@ -24,6 +23,8 @@ type ReplayCache interface {
 // refused on every replica, whatever the session store: a cookie session
 // cannot be deleted by the server, but it can be refused. Keys are opaque,
 // of fixed size, made by the RP from the issuer and a sid or sub.
+// session.RedisCache is one that replicas can share. While Latest fails,
+// sessions are answered 503 (see Authenticate).
 type LogoutList interface {
 	// Record notes that each of keys was logged out at at, to be
 	// remembered until until. Recording a key again replaces its entry;

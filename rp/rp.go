@@ -73,7 +73,9 @@ type Config struct {
 	// besides ClientID. An ID token with any other audience is refused.
 	ExtraAudiences []string
 
-	// Sessions stores logged-in sessions, e.g. session.NewCookieStore.
+	// Sessions stores logged-in sessions, e.g. session.NewCookieStore,
+	// or session.NewRedisStore for replicas (see AccessToken for how they
+	// refresh tokens once).
 	Sessions sessions.Store
 	// SessionName is the session's name in Sessions. Default "keyway".
 	SessionName string
@@ -88,7 +90,8 @@ type Config struct {
 	// iss and jti). Logouts records back- and front-channel logouts, so
 	// that sessions they end are refused even where Sessions cannot
 	// delete them (cookies). Replicas of an app must share both, or a
-	// logout received by one replica is not applied by the others. When
+	// logout received by one replica is not applied by the others (one
+	// session.RedisCache serves as both). When
 	// one is nil and the other also implements its interface, the other
 	// is used for both; when both are nil, one MemoryCache of this RP
 	// alone serves both.

@@ -3,12 +3,14 @@ package rp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gorilla/sessions"
+	"golang.org/x/oauth2"
 
 	"github.com/keyway-go/keyway/client"
 	"github.com/keyway-go/keyway/session"
@@ -65,6 +67,14 @@ func newSessionData(idt *verifiedIDToken, claims map[string]any, tok *client.Tok
 		Expiry:       tok.Expiry,
 		Lifetime:     tok.ExpiresIn,
 	}
+}
+
+// token returns d's tokens as a token response would.
+func (d *sessionData) token() *client.Token {
+	return &client.Token{Token: oauth2.Token{
+		AccessToken: d.AccessToken, TokenType: d.TokenType, RefreshToken: d.RefreshToken,
+		Expiry: d.Expiry, ExpiresIn: d.Lifetime,
+	}}
 }
 
 func (d *sessionData) user() *User {
@@ -158,25 +168,45 @@ func (rp *RP) startSession(w http.ResponseWriter, r *http.Request, d *sessionDat
 	return nil
 }
 
-// loadSession returns the session of r and its data, if logged in here
-// and not logged out since (see Config.Logouts).
-func (rp *RP) loadSession(r *http.Request) (*sessions.Session, *sessionData, bool) {
-	s, err := rp.cfg.Sessions.Get(r, rp.cfg.SessionName)
+// loadSession returns the session of r and its data. d is nil when r has
+// no session of a user logged in here, or one logged out since (see
+// Config.Logouts). err, wrapping ErrSessionUnavailable, means that could
+// not be found out: the store (with session.ErrUnavailable) or the logout
+// list failed.
+func (rp *RP) loadSession(r *http.Request) (s *sessions.Session, d *sessionData, err error) {
+	s, err = rp.cfg.Sessions.Get(r, rp.cfg.SessionName)
+	if errors.Is(err, session.ErrUnavailable) {
+		return s, nil, fmt.Errorf("%w: %w", ErrSessionUnavailable, err)
+	}
 	if err != nil || s == nil || s.IsNew {
-		return s, nil, false
+		return s, nil, nil
 	}
 	d, ok := decodeSession(s)
-	if !ok || d.Issuer != rp.meta.Issuer || rp.loggedOut(r.Context(), d) {
-		return s, nil, false
+	if !ok || d.Issuer != rp.meta.Issuer {
+		return s, nil, nil
 	}
-	return s, d, true
+	if out, err := rp.loggedOut(r.Context(), d); out || err != nil {
+		return s, nil, err
+	}
+	return s, d, nil
 }
 
 // Authenticate puts the logged-in user, if any, into the request context
-// (see UserFrom) and calls next either way.
+// (see UserFrom) and calls next either way, unless the session could not
+// be read (ErrSessionUnavailable: the session store or Config.Logouts
+// failed, say Redis is down): the user may well be logged in, so rather
+// than serve them as anonymous it answers 503 with a JSON body
+// {"error":"session_unavailable"}. With package session's stores, a
+// request without a session cookie asks neither, and never gets that 503.
 func (rp *RP) Authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, d, ok := rp.loadSession(r); ok {
+		_, d, err := rp.loadSession(r)
+		if err != nil {
+			rp.log.Warn("rp: session unavailable", "err", err)
+			sessionUnavailable(w)
+			return
+		}
+		if d != nil {
 			r = r.WithContext(context.WithValue(r.Context(), userKey{}, d.user()))
 		}
 		next.ServeHTTP(w, r)
@@ -186,7 +216,9 @@ func (rp *RP) Authenticate(next http.Handler) http.Handler {
 // RequireLogin is Authenticate for pages that need a user: without one,
 // GET and HEAD requests are redirected to loginPath with return_to set to
 // the current path (loginPath "" means "/login"), and other requests get
-// 401 with a JSON body {"error":"login_required"}.
+// 401 with a JSON body {"error":"login_required"}. When the session could
+// not be read it answers 503, as Authenticate does: a user who may be
+// logged in is not sent to log in again.
 func (rp *RP) RequireLogin(loginPath string, next http.Handler) http.Handler {
 	if loginPath == "" {
 		loginPath = "/login"
@@ -206,8 +238,18 @@ func (rp *RP) RequireLogin(loginPath string, next http.Handler) http.Handler {
 
 // LoginRequired answers 401 with {"error":"login_required"}.
 func LoginRequired(w http.ResponseWriter) {
+	jsonError(w, http.StatusUnauthorized, "login_required")
+}
+
+// sessionUnavailable answers 503 with {"error":"session_unavailable"}.
+func sessionUnavailable(w http.ResponseWriter) {
+	jsonError(w, http.StatusServiceUnavailable, "session_unavailable")
+}
+
+// jsonError answers status with {"error":code}; code is a constant token.
+func jsonError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write([]byte(`{"error":"login_required"}` + "\n"))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"` + code + `"}` + "\n"))
 }

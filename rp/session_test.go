@@ -1,14 +1,20 @@
 package rp_test
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/gorilla/sessions"
 
 	"github.com/keyway-go/keyway/oidctest"
 	"github.com/keyway-go/keyway/rp"
+	"github.com/keyway-go/keyway/session"
 )
 
 // TestSessionRotatedAtLogin plants a session before login (session
@@ -123,4 +129,52 @@ func TestRequireLoginOtherIssuer(t *testing.T) {
 	if rec.Code != http.StatusFound || !strings.HasPrefix(rec.Header().Get("Location"), "/login?") {
 		t.Fatalf("other RP: %d %q", rec.Code, rec.Header().Get("Location"))
 	}
+}
+
+// downStore is a cookie store that, while down is set, fails to read a
+// session cookie with session.ErrUnavailable, as a RedisStore does while
+// Redis does not answer.
+type downStore struct {
+	*session.CookieStore
+	down atomic.Bool
+}
+
+func (s *downStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	if _, err := r.Cookie(name); err == nil && s.down.Load() {
+		return sessions.NewSession(s, name), fmt.Errorf("%w: stand-in", session.ErrUnavailable)
+	}
+	return s.CookieStore.Get(r, name)
+}
+
+// TestSessionStoreUnavailable: a session the store cannot read is neither
+// a login nor no login: RequireLogin and Authenticate answer 503, and
+// AccessToken fails with ErrSessionUnavailable. A request without a
+// session is not affected, and the session is intact afterwards.
+func TestSessionStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	store := &downStore{}
+	a := newApp(t, appConfig{edit: func(c *rp.Config) {
+		store.CookieStore = c.Sessions.(*session.CookieStore)
+		c.Sessions = store
+	}})
+	b := a.browser
+	a.login(t, b, "/")
+	store.down.Store(true)
+
+	a.requireUnavailable(t, b)
+	rec := httptest.NewRecorder()
+	a.rp.Authenticate(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("Authenticate served a request whose session it could not read")
+	})).ServeHTTP(rec, a.requestWithCookies(t, b, http.MethodGet, "/"))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("Authenticate: %d, want 503", rec.Code)
+	}
+	_, err := a.accessToken(t, b)
+	if !errors.Is(err, rp.ErrSessionUnavailable) || !errors.Is(err, session.ErrUnavailable) || errors.Is(err, rp.ErrLoginRequired) {
+		t.Errorf("AccessToken: %v, want ErrSessionUnavailable wrapping session.ErrUnavailable", err)
+	}
+	a.requireNoSession(t, newBrowser(t))
+
+	store.down.Store(false)
+	a.whoami(t, b)
 }

@@ -227,8 +227,9 @@ func (l *flakyList) Latest(ctx context.Context, keys ...string) (time.Time, erro
 }
 
 // TestLogoutListUnavailable: while the logout list cannot be asked,
-// sessions are refused (a logout must not be undone by an outage) and
-// back-channel logouts fail with 400.
+// sessions are refused with 503 (a logout must not be undone by an
+// outage, and the user must not be sent to log in again, into the same
+// refusal), and back-channel logouts fail with 400.
 func TestLogoutListUnavailable(t *testing.T) {
 	t.Parallel()
 	list := &flakyList{}
@@ -237,7 +238,10 @@ func TestLogoutListUnavailable(t *testing.T) {
 	a.login(t, b, "/")
 	a.whoami(t, b)
 	list.down.Store(true)
-	a.requireNoSession(t, b)
+	a.requireUnavailable(t, b)
+	if _, err := a.accessToken(t, b); !errors.Is(err, rp.ErrSessionUnavailable) || errors.Is(err, rp.ErrLoginRequired) {
+		t.Errorf("AccessToken: %v, want ErrSessionUnavailable", err)
+	}
 	refusedLogout(t, a.postLogoutToken(t, a.logoutToken(t, "ada", "", nil, oidctest.SignOptions{})), "list down")
 	list.down.Store(false)
 	a.whoami(t, b) // the session was refused, not deleted

@@ -73,4 +73,12 @@
 // whose names are HMACs of the issuer and SID or subject, so a Redis dump shows
 // neither tokens nor users. Every Redis call is bounded by RedisConfig.OpTimeout
 // and fails with ErrUnavailable.
+//
+// Replicas refresh a session's tokens once with Lock and Reload (package rp
+// does when its Config.Sessions is a RedisStore). RedisCache keeps what
+// replicas must agree on besides sessions, the logout tokens seen and the
+// logouts recorded, as rp's ReplayCache and LogoutList:
+//
+//	cache, err := session.NewRedisCache(client, session.RedisCacheConfig{})
+//	// rp.Config{Sessions: store, ReplayCache: cache, Logouts: cache, …}
 package session

@@ -154,7 +154,7 @@ func (s *RedisStore) EndSessions(ctx context.Context, id Identity) (int, error) 
 	for i, id := range ids {
 		keys[i], members[i] = s.dataKey(id), id
 	}
-	n, err := call(ctx, s, "end sessions", func(ctx context.Context) (int64, error) {
+	n, err := call(ctx, s.opTimeout, "end sessions", func(ctx context.Context) (int64, error) {
 		var del *redis.IntCmd
 		_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			del = p.Del(ctx, keys...)
@@ -176,7 +176,7 @@ func (s *RedisStore) EndSessions(ctx context.Context, id Identity) (int, error) 
 // members returns the session IDs that are in each group of sets, in any of
 // the group's sets.
 func (s *RedisStore) members(ctx context.Context, groups [][]string) ([]string, error) {
-	cmds, err := call(ctx, s, "read session index", func(ctx context.Context) ([]redis.Cmder, error) {
+	cmds, err := call(ctx, s.opTimeout, "read session index", func(ctx context.Context) ([]redis.Cmder, error) {
 		return s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, g := range groups {
 				for _, k := range g {

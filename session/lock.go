@@ -58,7 +58,7 @@ func (s *RedisStore) Lock(ctx context.Context, sess *sessions.Session, ttl time.
 	}
 	key, token := s.keyPrefix+"lock:"+sess.ID, newID()
 	for wait := lockPollMin; ; wait = min(2*wait, lockPollMax) {
-		ok, err := call(ctx, s, "lock session", func(ctx context.Context) (bool, error) {
+		ok, err := call(ctx, s.opTimeout, "lock session", func(ctx context.Context) (bool, error) {
 			return s.client.SetNX(ctx, key, token, ttl).Result()
 		})
 		switch {
@@ -83,7 +83,7 @@ func (s *RedisStore) unlocker(key, token string) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			_, err := call(context.Background(), s, "unlock session", func(ctx context.Context) (any, error) {
+			_, err := call(context.Background(), s.opTimeout, "unlock session", func(ctx context.Context) (any, error) {
 				return unlockScript.Run(ctx, s.client, []string{key}, token).Result()
 			})
 			if err != nil && s.cfg.Logger != nil {

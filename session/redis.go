@@ -14,12 +14,12 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ErrUnavailable means a RedisStore could not complete a Redis call: Redis was
-// unreachable, slower than RedisConfig.OpTimeout, or answered with an error.
-// Get and New return it with a new, empty session, although the request's
-// session may well exist: answer 503 rather than treating the user as logged
-// out, and do not save the new session over theirs. Save returns it and
-// writes no cookie.
+// ErrUnavailable means a RedisStore or a RedisCache could not complete a
+// Redis call: Redis was unreachable, slower than OpTimeout, or answered with
+// an error. Get and New return it with a new, empty session, although the
+// request's session may well exist: answer 503 rather than treating the user
+// as logged out, and do not save the new session over theirs. Save returns it
+// and writes no cookie.
 var ErrUnavailable = errors.New("session: redis unavailable")
 
 // Defaults of RedisConfig.
@@ -265,7 +265,7 @@ func (s *RedisStore) load(r *http.Request, sess *sessions.Session) error {
 // fetch reads, opens and checks the session stored under id.
 func (s *RedisStore) fetch(ctx context.Context, id string) (record, map[any]any, error) {
 	key := s.dataKey(id)
-	sealed, err := call(ctx, s, "load session", func(ctx context.Context) ([]byte, error) {
+	sealed, err := call(ctx, s.opTimeout, "load session", func(ctx context.Context) ([]byte, error) {
 		return s.client.Get(ctx, key).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
@@ -353,14 +353,14 @@ func (s *RedisStore) dataKey(id string) string {
 }
 
 // call runs op, one Redis round trip, under a context that ends after
-// OpTimeout, and returns when op does or when that context ends, whichever
+// timeout (a store's or cache's OpTimeout), and returns when op does or when that context ends, whichever
 // comes first: go-redis applies context deadlines to socket reads only when
 // its client has ContextTimeoutEnabled, and otherwise a hung server would
 // hold op for the client's ReadTimeout, times its retries. An op left behind
 // finishes within the client's own timeouts and its result is dropped.
 // Errors other than redis.Nil are wrapped in ErrUnavailable, with what.
-func call[T any](parent context.Context, s *RedisStore, what string, op func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(parent, s.opTimeout)
+func call[T any](parent context.Context, timeout time.Duration, what string, op func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	type result struct {
 		v   T
@@ -381,7 +381,7 @@ func call[T any](parent context.Context, s *RedisStore, what string, op func(con
 		return res.v, res.err
 	}
 	if parent.Err() == nil && errors.Is(res.err, context.DeadlineExceeded) {
-		res.err = fmt.Errorf("no answer within OpTimeout (%v): %w", s.opTimeout, res.err)
+		res.err = fmt.Errorf("no answer within OpTimeout (%v): %w", timeout, res.err)
 	}
 	return res.v, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, res.err)
 }

@@ -93,6 +93,16 @@ func (e *redisEnv) keys(tb testing.TB) []string {
 	return keys
 }
 
+// ping waits (up to 5 s) for the server to answer.
+func (e *redisEnv) ping(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.client.Ping(ctx).Err(); err != nil {
+		tb.Fatalf("PING: %v", err)
+	}
+}
+
 // exists reports whether key exists.
 func (e *redisEnv) exists(tb testing.TB, key string) bool {
 	tb.Helper()

@@ -161,7 +161,7 @@ func (s *RedisStore) write(ctx context.Context, st redisState, sealed []byte, tt
 	for _, k := range s.index.current(s.keyPrefix, st.identity) {
 		op(k, "+")
 	}
-	written, err := call(ctx, s, "save session", func(ctx context.Context) (int64, error) {
+	written, err := call(ctx, s.opTimeout, "save session", func(ctx context.Context) (int64, error) {
 		return saveScript.Run(ctx, s.client, keys, args...).Int64()
 	})
 	switch {
@@ -216,7 +216,7 @@ func (s *RedisStore) remove(ctx context.Context, gone []retired) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	_, err := call(ctx, s, "delete session", func(ctx context.Context) ([]redis.Cmder, error) {
+	_, err := call(ctx, s.opTimeout, "delete session", func(ctx context.Context) ([]redis.Cmder, error) {
 		return s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			for _, g := range gone {
 				p.Del(ctx, s.dataKey(g.id))
