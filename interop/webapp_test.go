@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/keyway-go/keyway/internal/testenv"
 )
 
@@ -43,6 +46,8 @@ type webapp struct {
 	// the post-logout redirect URI URL+"/".
 	URL      string
 	ClientID string
+	// Redis is a client of the app's Redis when SESSION_STORE is redis, else nil.
+	Redis *redis.Client
 }
 
 // webappOptions configures one web app.
@@ -52,16 +57,29 @@ type webappOptions struct {
 	Public bool
 	// APIURL is API_URL, the API whose /me the app's /api route calls; "" for none.
 	APIURL string
+	// SessionStore is SESSION_STORE: "" or "cookie" for sealed cookies, "redis" for
+	// sessions in the test Redis (testenv.RedisURL: the test is skipped without
+	// one, or fails when CI=true).
+	SessionStore string
+	// BackchannelLogout registers URL+"/backchannel-logout" as the client's
+	// back-channel logout URI, with backchannel_logout_session_required: ID tokens
+	// and logout tokens then carry the provider's sid.
+	BackchannelLogout bool
 }
 
 // startWebapp registers a client for a new web app at p, then runs examples/webapp
-// for it, asking for openid profile email offline_access, and returns once the app
-// serves its home page. The process is stopped in t.Cleanup; its log is printed if
-// the test failed, and a data race it reports (the app is built with -race when the
-// tests are) fails the test.
+// for it, asking for openid profile email offline_access, with the session store of
+// opts (default cookie), and returns once the app serves its home page. The process
+// is stopped in t.Cleanup; its log is printed if the test failed, and a data race it
+// reports (the app is built with -race when the tests are) fails the test.
 func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 	t.Helper()
 	bin := webappBinary(t)
+	store := cmp.Or(opts.SessionStore, "cookie")
+	var redisURL string
+	if store == "redis" {
+		redisURL = testenv.RedisURL(t)
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +91,7 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 		auth = "none"
 	}
 	var secret string
-	app.ClientID, secret = p.registerClient(t, map[string]any{
+	metadata := map[string]any{
 		"redirect_uris":              []string{app.URL + "/callback"},
 		"post_logout_redirect_uris":  []string{app.URL + "/"},
 		"grant_types":                []string{"authorization_code", "refresh_token"},
@@ -81,7 +99,12 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 		// The rp sends no prompt=consent, without which oidc-provider drops
 		// offline_access and issues no refresh token (see provider.mjs).
 		"interop_issue_refresh_token": true,
-	})
+	}
+	if opts.BackchannelLogout {
+		metadata["backchannel_logout_uri"] = app.URL + "/backchannel-logout"
+		metadata["backchannel_logout_session_required"] = true
+	}
+	app.ClientID, secret = p.registerClient(t, metadata)
 	if opts.Public != (secret == "") {
 		t.Fatalf("interop: registered %s client got secret %q", auth, secret)
 	}
@@ -94,7 +117,8 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 		"OIDC_SCOPES":        "openid profile email offline_access",
 		"APP_URL":            app.URL,
 		"ADDR":               ln.Addr().String(),
-		"SESSION_STORE":      "cookie",
+		"SESSION_STORE":      store,
+		"REDIS_URL":          redisURL,
 		"SESSION_SECRET":     hex.EncodeToString(randomBytes(32)),
 		"API_URL":            opts.APIURL,
 	})
@@ -135,6 +159,9 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 		}
 	})
 	app.waitReady(t, exited, &logs)
+	if redisURL != "" {
+		app.Redis = redisClient(t, redisURL)
+	}
 	return app
 }
 

@@ -20,48 +20,60 @@ import (
 // only sleep these tests make.
 const shortTTL = 2 * time.Second
 
+// TestWebappLogin logs in through the provider's forms, with each session store,
+// and checks what the app then knows of the user; with Redis, that the session is
+// there, indexed by subject.
 func TestWebappLogin(t *testing.T) {
 	t.Parallel()
-	p := startProvider(t, providerOptions{})
-	app := startWebapp(t, p, webappOptions{})
-	browser := newBrowser(t)
+	for _, store := range []string{"cookie", "redis"} {
+		t.Run("store="+store, func(t *testing.T) {
+			t.Parallel()
+			requireStore(t, store)
+			p := startProvider(t, providerOptions{})
+			app := startWebapp(t, p, webappOptions{SessionStore: store})
+			browser := newBrowser(t)
 
-	if _, next := app.login(t, p, browser, "/profile", "ada"); next != "/profile" {
-		t.Fatalf("after the callback: redirected to %q, want /profile (return_to)", next)
-	}
-	profile := app.get(t, browser, "/profile")
-	if profile.Status != http.StatusOK || !strings.Contains(profile.Body, "Ada Lovelace") || !strings.Contains(profile.Body, "<code>ada</code>") {
-		t.Errorf("GET /profile: status %d, want 200 naming Ada Lovelace (sub ada): %s", profile.Status, pageText([]byte(profile.Body)))
-	}
+			if _, next := app.login(t, p, browser, "/profile", "ada"); next != "/profile" {
+				t.Fatalf("after the callback: redirected to %q, want /profile (return_to)", next)
+			}
+			if app.Redis != nil {
+				app.requireRedisSession(t, app.sessionID(t, browser), false)
+			}
+			profile := app.get(t, browser, "/profile")
+			if profile.Status != http.StatusOK || !strings.Contains(profile.Body, "Ada Lovelace") || !strings.Contains(profile.Body, "<code>ada</code>") {
+				t.Errorf("GET /profile: status %d, want 200 naming Ada Lovelace (sub ada): %s", profile.Status, pageText([]byte(profile.Body)))
+			}
 
-	m := app.me(t, browser)
-	if m.Sub != "ada" || m.Iss != p.Issuer {
-		t.Errorf("/me: sub %q, iss %q; want ada, %q", m.Sub, m.Iss, p.Issuer)
-	}
-	for name, want := range map[string]any{
-		"sub":            "ada",
-		"iss":            p.Issuer,
-		"aud":            app.ClientID,
-		"name":           "Ada Lovelace",    // from userinfo
-		"email":          "ada@example.com", // from userinfo
-		"email_verified": true,              // from userinfo
-	} {
-		if got := m.Claims[name]; got != want {
-			t.Errorf("/me: claims[%q] = %v, want %v", name, got, want)
-		}
-	}
-	for _, name := range []string{"exp", "iat", "nonce"} {
-		if _, ok := m.Claims[name]; !ok {
-			t.Errorf("/me: no %q among the ID token's claims %v", name, m.Claims)
-		}
-	}
+			m := app.me(t, browser)
+			if m.Sub != "ada" || m.Iss != p.Issuer {
+				t.Errorf("/me: sub %q, iss %q; want ada, %q", m.Sub, m.Iss, p.Issuer)
+			}
+			for name, want := range map[string]any{
+				"sub":            "ada",
+				"iss":            p.Issuer,
+				"aud":            app.ClientID,
+				"name":           "Ada Lovelace",    // from userinfo
+				"email":          "ada@example.com", // from userinfo
+				"email_verified": true,              // from userinfo
+			} {
+				if got := m.Claims[name]; got != want {
+					t.Errorf("/me: claims[%q] = %v, want %v", name, got, want)
+				}
+			}
+			for _, name := range []string{"exp", "iat", "nonce"} {
+				if _, ok := m.Claims[name]; !ok {
+					t.Errorf("/me: no %q among the ID token's claims %v", name, m.Claims)
+				}
+			}
 
-	if home := app.get(t, browser, "/"); home.Status != http.StatusOK || !strings.Contains(home.Body, "Signed in as") {
-		t.Errorf("GET /: status %d, want 200 signed in: %s", home.Status, pageText([]byte(home.Body)))
-	}
-	// Without API_URL, /api says so.
-	if api := app.get(t, browser, "/api"); api.Status != http.StatusNotFound || !strings.Contains(api.Body, "API_URL is not set") {
-		t.Errorf("GET /api without API_URL: status %d: %s", api.Status, snippet([]byte(api.Body)))
+			if home := app.get(t, browser, "/"); home.Status != http.StatusOK || !strings.Contains(home.Body, "Signed in as") {
+				t.Errorf("GET /: status %d, want 200 signed in: %s", home.Status, pageText([]byte(home.Body)))
+			}
+			// Without API_URL, /api says so.
+			if api := app.get(t, browser, "/api"); api.Status != http.StatusNotFound || !strings.Contains(api.Body, "API_URL is not set") {
+				t.Errorf("GET /api without API_URL: status %d: %s", api.Status, snippet([]byte(api.Body)))
+			}
+		})
 	}
 }
 
@@ -230,78 +242,95 @@ func concurrentAPICalls(t *testing.T, app *webapp, cookies []*http.Cookie, n int
 
 // TestWebappLogout refuses a cross-origin logout, then logs out through the
 // provider: POST /logout ends the app's session and sends the browser to the
-// end_session_endpoint, whose confirmation returns it to the app's home page.
+// end_session_endpoint, whose confirmation returns it to the app's home page. With
+// Redis, the session's data and index entries are gone from Redis.
 func TestWebappLogout(t *testing.T) {
 	t.Parallel()
-	p := startProvider(t, providerOptions{})
-	d := p.discovery(t)
-	app := startWebapp(t, p, webappOptions{APIURL: startEchoAPI(t, p)})
-	browser := newBrowser(t)
-	app.login(t, p, browser, "/", "ada")
+	for _, store := range []string{"cookie", "redis"} {
+		t.Run("store="+store, func(t *testing.T) {
+			t.Parallel()
+			requireStore(t, store)
+			p := startProvider(t, providerOptions{})
+			d := p.discovery(t)
+			app := startWebapp(t, p, webappOptions{APIURL: startEchoAPI(t, p), SessionStore: store})
+			browser := newBrowser(t)
+			app.login(t, p, browser, "/", "ada")
+			var id string // of the Redis session
+			if app.Redis != nil {
+				id = app.sessionID(t, browser)
+				app.requireRedisSession(t, id, false)
+			}
 
-	// A token that is still fresh is used as it is, not refreshed on every call.
-	if first, second := app.callAPI(t, browser), app.callAPI(t, browser); first != second {
-		t.Error("two API calls with a fresh access token sent two tokens: a needless refresh")
-	}
+			// A token that is still fresh is used as it is, not refreshed on every call.
+			if first, second := app.callAPI(t, browser), app.callAPI(t, browser); first != second {
+				t.Error("two API calls with a fresh access token sent two tokens: a needless refresh")
+			}
 
-	for name, header := range map[string]http.Header{
-		"foreign Origin":             {"Origin": {"http://evil.example"}},
-		"Sec-Fetch-Site: cross-site": {"Sec-Fetch-Site": {"cross-site"}, "Origin": {app.URL}},
-	} {
-		r := app.post(t, browser, "/logout", header)
-		if r.Status != http.StatusForbidden {
-			t.Errorf("cross-origin POST /logout (%s): status %d, want 403", name, r.Status)
-		}
-		if deletesSession(r.Header) {
-			t.Errorf("cross-origin POST /logout (%s) deleted the session cookie", name)
-		}
-		if m := app.me(t, browser); m.Sub != "ada" {
-			t.Errorf("after a cross-origin POST /logout (%s): sub %q, want the session to stay", name, m.Sub)
-		}
-	}
+			for name, header := range map[string]http.Header{
+				"foreign Origin":             {"Origin": {"http://evil.example"}},
+				"Sec-Fetch-Site: cross-site": {"Sec-Fetch-Site": {"cross-site"}, "Origin": {app.URL}},
+			} {
+				r := app.post(t, browser, "/logout", header)
+				if r.Status != http.StatusForbidden {
+					t.Errorf("cross-origin POST /logout (%s): status %d, want 403", name, r.Status)
+				}
+				if deletesSession(r.Header) {
+					t.Errorf("cross-origin POST /logout (%s) deleted the session cookie", name)
+				}
+				if m := app.me(t, browser); m.Sub != "ada" {
+					t.Errorf("after a cross-origin POST /logout (%s): sub %q, want the session to stay", name, m.Sub)
+				}
+			}
 
-	r := app.post(t, browser, "/logout", http.Header{"Origin": {app.URL}})
-	if r.Status != http.StatusSeeOther {
-		t.Fatalf("POST /logout: status %d, want 303: %s", r.Status, snippet([]byte(r.Body)))
-	}
-	if !deletesSession(r.Header) {
-		t.Errorf("POST /logout did not delete the session cookie: %q", r.Header.Values("Set-Cookie"))
-	}
-	endSession, err := url.Parse(r.Location)
-	if err != nil || endSession.Scheme+"://"+endSession.Host+endSession.Path != d.EndSessionEndpoint {
-		t.Fatalf("POST /logout redirects to %q, want the end_session_endpoint %q", r.Location, d.EndSessionEndpoint)
-	}
-	q := endSession.Query()
-	if got := q.Get("post_logout_redirect_uri"); got != app.URL+"/" {
-		t.Errorf("post_logout_redirect_uri = %q, want %q", got, app.URL+"/")
-	}
-	if hint := q.Get("id_token_hint"); hint == "" {
-		t.Error("no id_token_hint")
-	} else if _, claims := decodeJWT(t, hint); claims["iss"] != p.Issuer || claims["aud"] != app.ClientID || claims["sub"] != "ada" {
-		t.Errorf("id_token_hint claims = %v, want the login's ID token", claims)
-	}
+			r := app.post(t, browser, "/logout", http.Header{"Origin": {app.URL}})
+			if r.Status != http.StatusSeeOther {
+				t.Fatalf("POST /logout: status %d, want 303: %s", r.Status, snippet([]byte(r.Body)))
+			}
+			if !deletesSession(r.Header) {
+				t.Errorf("POST /logout did not delete the session cookie: %q", r.Header.Values("Set-Cookie"))
+			}
+			if app.Redis != nil {
+				if keys := app.redisKeys(t, id); len(keys) > 0 {
+					t.Errorf("after POST /logout the session is still in Redis: %q", keys)
+				}
+			}
+			endSession, err := url.Parse(r.Location)
+			if err != nil || endSession.Scheme+"://"+endSession.Host+endSession.Path != d.EndSessionEndpoint {
+				t.Fatalf("POST /logout redirects to %q, want the end_session_endpoint %q", r.Location, d.EndSessionEndpoint)
+			}
+			q := endSession.Query()
+			if got := q.Get("post_logout_redirect_uri"); got != app.URL+"/" {
+				t.Errorf("post_logout_redirect_uri = %q, want %q", got, app.URL+"/")
+			}
+			if hint := q.Get("id_token_hint"); hint == "" {
+				t.Error("no id_token_hint")
+			} else if _, claims := decodeJWT(t, hint); claims["iss"] != p.Issuer || claims["aud"] != app.ClientID || claims["sub"] != "ada" {
+				t.Errorf("id_token_hint claims = %v, want the login's ID token", claims)
+			}
 
-	after := p.logout(t, browser, r.Location)
-	if after.String() != app.URL+"/" {
-		t.Errorf("after the provider's logout: redirected to %q, want %q", after, app.URL+"/")
-	}
-	if home := app.get(t, browser, after.String()); home.Status != http.StatusOK || !strings.Contains(home.Body, "not signed in") {
-		t.Errorf("GET / after logout: status %d: %s", home.Status, pageText([]byte(home.Body)))
-	}
-	app.requireLoggedOut(t, browser)
-	if api := app.get(t, browser, "/api"); api.Status != http.StatusFound || api.Location != "/login?return_to=%2Fapi" {
-		t.Errorf("GET /api after logout: status %d to %q, want 302 to /login?return_to=%%2Fapi", api.Status, api.Location)
-	}
+			after := p.logout(t, browser, r.Location)
+			if after.String() != app.URL+"/" {
+				t.Errorf("after the provider's logout: redirected to %q, want %q", after, app.URL+"/")
+			}
+			if home := app.get(t, browser, after.String()); home.Status != http.StatusOK || !strings.Contains(home.Body, "not signed in") {
+				t.Errorf("GET / after logout: status %d: %s", home.Status, pageText([]byte(home.Body)))
+			}
+			app.requireLoggedOut(t, browser)
+			if api := app.get(t, browser, "/api"); api.Status != http.StatusFound || api.Location != "/login?return_to=%2Fapi" {
+				t.Errorf("GET /api after logout: status %d to %q, want 302 to /login?return_to=%%2Fapi", api.Status, api.Location)
+			}
 
-	// The provider's session ended too: a silent login fails.
-	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
-	defer cancel()
-	silent, err := p.authorize(ctx, browser, withPrompt(t, app.startLogin(t, p, browser, "/"), "none"), "ada")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := silent.Query().Get("error"); e != "login_required" {
-		t.Errorf("prompt=none after logout: redirected to %s, want error=login_required", silent.Redacted())
+			// The provider's session ended too: a silent login fails.
+			ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+			defer cancel()
+			silent, err := p.authorize(ctx, browser, withPrompt(t, app.startLogin(t, p, browser, "/"), "none"), "ada")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := silent.Query().Get("error"); e != "login_required" {
+				t.Errorf("prompt=none after logout: redirected to %s, want error=login_required", silent.Redacted())
+			}
+		})
 	}
 }
 

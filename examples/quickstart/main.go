@@ -51,6 +51,7 @@ type quickstart struct {
 	AppURL   string
 	APIURL   string
 	servers  []*http.Server
+	app      *webapp.App
 	api      *api.API
 	stopAPI  context.CancelFunc // ends the API's background key refresh
 }
@@ -82,6 +83,7 @@ func start(ctx context.Context, addr string, log *slog.Logger) (*quickstart, err
 			Secret:                 secret,
 			RedirectURIs:           []string{qs.AppURL + "/callback"},
 			PostLogoutRedirectURIs: []string{qs.AppURL + "/"},
+			BackchannelLogoutURI:   qs.AppURL + "/backchannel-logout",
 		}},
 	})
 	fail := func(err error) (*quickstart, error) {
@@ -100,7 +102,7 @@ func start(ctx context.Context, addr string, log *slog.Logger) (*quickstart, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	appHandler, err := webapp.New(startCtx, webapp.Config{
+	qs.app, err = webapp.New(startCtx, webapp.Config{
 		Issuer:       qs.Provider.Issuer,
 		ClientID:     "quickstart",
 		ClientSecret: secret,
@@ -115,7 +117,7 @@ func start(ctx context.Context, addr string, log *slog.Logger) (*quickstart, err
 	if err != nil {
 		return fail(err)
 	}
-	qs.serve(appLn, appHandler, log)
+	qs.serve(appLn, qs.app, log)
 	qs.serve(apiLn, qs.api, log)
 	return qs, nil
 }
@@ -136,6 +138,9 @@ func (qs *quickstart) Close() {
 	defer cancel()
 	for _, s := range qs.servers {
 		_ = s.Shutdown(ctx)
+	}
+	if qs.app != nil {
+		_ = qs.app.Close()
 	}
 	if qs.api != nil {
 		_ = qs.api.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"io"
@@ -94,6 +95,60 @@ func TestQuickstartHTTP(t *testing.T) {
 	if got := getJSON(t, c, qs.AppURL+"/me", http.StatusUnauthorized); got["error"] != "login_required" {
 		t.Errorf("/me after logout = %v, want login_required", got)
 	}
+}
+
+// TestQuickstartBackchannelLogout has the provider post a back-channel
+// logout token for one login's provider session (its sid, as /me shows
+// it): the web app ends that session, and /me answers 401 login_required,
+// while another browser's session, under another sid, goes on.
+func TestQuickstartBackchannelLogout(t *testing.T) {
+	t.Parallel()
+	qs := startQuickstart(t)
+	c, other := loggedIn(t, qs), loggedIn(t, qs)
+
+	me := getJSON(t, c, qs.AppURL+"/me", http.StatusOK)
+	claims, _ := me["claims"].(map[string]any)
+	sid, _ := claims["sid"].(string)
+	if sid == "" {
+		t.Fatalf("/me claims have no sid: %v", me["claims"])
+	}
+	otherClaims, _ := getJSON(t, other, qs.AppURL+"/me", http.StatusOK)["claims"].(map[string]any)
+	if otherClaims["sid"] == sid {
+		t.Fatalf("two browsers got the same sid %q", sid)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := qs.Provider.SendBackchannelLogout(ctx, "quickstart", "", sid); err != nil {
+		t.Fatalf("back-channel logout: %v", err)
+	}
+	if got := getJSON(t, c, qs.AppURL+"/me", http.StatusUnauthorized); got["error"] != "login_required" {
+		t.Errorf("/me after back-channel logout = %v, want login_required", got)
+	}
+	if got := getJSON(t, other, qs.AppURL+"/me", http.StatusOK); got["sub"] != oidctest.DemoUser.Subject {
+		t.Errorf("/me of the other browser = %v, want its session to go on", got)
+	}
+}
+
+// loggedIn logs the demo user in over HTTP, in a new browser, and returns it.
+func loggedIn(t *testing.T, qs *quickstart) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	status, page := get(t, c, qs.AppURL+"/login?return_to=/profile")
+	if status != http.StatusOK {
+		t.Fatalf("GET /login: status %d, want the provider's login form:\n%s", status, page)
+	}
+	action, request := loginForm(t, page)
+	user := oidctest.DemoUser
+	resp := postForm(t, c, action, url.Values{"request": {request}, "username": {user.Username}, "password": {user.Password}})
+	if resp.status != http.StatusOK || resp.url != qs.AppURL+"/profile" {
+		t.Fatalf("login: status %d at %s, want 200 at %s/profile:\n%s", resp.status, resp.url, qs.AppURL, resp.body)
+	}
+	return c
 }
 
 // TestQuickstartTakenAddress checks that the app moves to a free port when

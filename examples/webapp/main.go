@@ -2,13 +2,26 @@
 //
 //	OIDC_ISSUER=https://id.example.com OIDC_CLIENT_ID=app OIDC_CLIENT_SECRET=… go run ./examples/webapp
 //
-// Settings (environment): OIDC_ISSUER (required), OIDC_CLIENT_ID,
-// OIDC_CLIENT_SECRET (empty: public client), OIDC_SCOPES (default "openid
-// profile email offline_access"), OIDC_RESOURCE, APP_URL (default
-// http://127.0.0.1:8080; the redirect URI is APP_URL/callback and the
-// post-logout URI APP_URL/), ADDR (default: APP_URL's host:port),
-// SESSION_STORE (cookie), SESSION_SECRET (32+ bytes, hex or base64), and
-// API_URL (an API whose /me the /api route calls as the user).
+// Environment:
+//
+//	OIDC_ISSUER         required: the provider's issuer URL
+//	OIDC_CLIENT_ID      required: the app's client ID at the provider
+//	OIDC_CLIENT_SECRET  its secret; empty: a public client (PKCE alone)
+//	OIDC_SCOPES         default "openid profile email offline_access"
+//	OIDC_RESOURCE       an RFC 8707 resource for the access token, optional
+//	APP_URL             default http://127.0.0.1:8080; the redirect URI is APP_URL/callback,
+//	                    the post-logout URI APP_URL/, the back-channel logout URI
+//	                    APP_URL/backchannel-logout
+//	ADDR                listen address, default APP_URL's host:port
+//	SESSION_STORE       cookie (default): sessions sealed in cookies; redis: sessions, and the
+//	                    logouts and logout tokens seen, in Redis, shared by replicas
+//	REDIS_URL           required with SESSION_STORE=redis: redis://[user:password@]host[:port][/db]
+//	                    (rediss:// for TLS)
+//	SESSION_SECRET      32+ bytes, hex or base64; random per process (with a warning) if unset:
+//	                    replicas need the same one
+//	API_URL             an API whose /me the /api route calls as the user
+//
+// SIGINT or SIGTERM shut it down gracefully.
 package main
 
 import (
@@ -42,11 +55,16 @@ func run(log *slog.Logger) error {
 	}
 	start, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	h, err := webapp.New(start, cfg)
+	app, err := webapp.New(start, cfg)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: cfg.Addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	defer func() {
+		if err := app.Close(); err != nil {
+			log.Warn("closing the app", "err", err)
+		}
+	}()
+	srv := &http.Server{Addr: cfg.Addr, Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("listening", "url", cfg.AppURL, "addr", cfg.Addr)

@@ -4,6 +4,7 @@
 package webapp
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/keyway-go/keyway/rp"
 	"github.com/keyway-go/keyway/session"
 )
@@ -35,7 +38,7 @@ type Config struct {
 	AppURL       string   // APP_URL
 	Addr         string   // ADDR
 	SessionStore string   // SESSION_STORE: cookie or redis
-	RedisURL     string   // REDIS_URL
+	RedisURL     string   // REDIS_URL, required with SESSION_STORE=redis
 	SessionKey   []byte   // SESSION_SECRET
 	APIURL       string   // API_URL
 	Logger       *slog.Logger
@@ -100,8 +103,27 @@ func decodeSecret(s string) ([]byte, error) {
 	return nil, errors.New("SESSION_SECRET must be 32 or more bytes, hex or base64 encoded")
 }
 
-// New discovers the provider and returns the app's routes.
-func New(ctx context.Context, c Config) (http.Handler, error) {
+// App is the example web app: an http.Handler serving its routes. With
+// SESSION_STORE=redis it holds a Redis client, for its sessions and for the
+// logouts and logout tokens its replicas share.
+type App struct {
+	http.Handler
+	redis *redis.Client // nil with cookie sessions
+}
+
+// Close releases the app's connections to Redis, if it has any. Stop
+// serving first: requests in flight need them.
+func (a *App) Close() error {
+	if a.redis == nil {
+		return nil
+	}
+	return a.redis.Close()
+}
+
+// New discovers the provider and returns the app. ctx bounds start-up
+// only: the discovery request, and with Redis sessions the first ping.
+// Close the app when done with it.
+func New(ctx context.Context, c Config) (*App, error) {
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -115,25 +137,7 @@ func New(ctx context.Context, c Config) (http.Handler, error) {
 		return nil, errors.New("OIDC_CLIENT_ID is required")
 	}
 	secure := strings.HasPrefix(c.AppURL, "https://")
-	var sessions, transactions *session.CookieStore
-	var err error
-	switch c.SessionStore {
-	case "cookie":
-		sessions, err = session.NewCookieStore([][]byte{c.SessionKey}, session.CookieConfig{Secure: secure, Logger: log})
-	case "redis":
-		return nil, errors.New("SESSION_STORE=redis: the Redis session store is not available in this version; use cookie")
-	default:
-		return nil, fmt.Errorf("SESSION_STORE must be cookie or redis, not %q", c.SessionStore)
-	}
-	if err != nil {
-		return nil, err
-	}
-	transactions, err = session.NewCookieStore([][]byte{c.SessionKey}, session.CookieConfig{
-		Secure: secure, AbsoluteTimeout: 10 * time.Minute, SkipIdleTimeout: true, Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
+	a := &App{}
 	cfg := rp.Config{
 		Issuer:                c.Issuer,
 		ClientID:              c.ClientID,
@@ -142,19 +146,94 @@ func New(ctx context.Context, c Config) (http.Handler, error) {
 		PostLogoutRedirectURL: c.AppURL + "/",
 		Scopes:                c.Scopes,
 		FetchUserinfo:         true,
-		Sessions:              sessions,
-		TransactionStore:      transactions,
 		Logger:                log,
+	}
+	var err error
+	switch c.SessionStore {
+	case "cookie":
+		cfg.Sessions, err = session.NewCookieStore([][]byte{c.SessionKey}, session.CookieConfig{Secure: secure, Logger: log})
+	case "redis":
+		a.redis, err = redisClient(ctx, c.RedisURL)
+		if err == nil {
+			err = useRedis(&cfg, a.redis, c.SessionKey, secure, log)
+		}
+	default:
+		err = fmt.Errorf("SESSION_STORE must be cookie or redis, not %q", c.SessionStore)
+	}
+	if err != nil {
+		return nil, errors.Join(err, a.Close())
+	}
+	// Login transactions stay in short-lived cookies whatever the store:
+	// they live for one redirect to the provider and back.
+	cfg.TransactionStore, err = session.NewCookieStore([][]byte{c.SessionKey}, session.CookieConfig{
+		Secure: secure, AbsoluteTimeout: 10 * time.Minute, SkipIdleTimeout: true, Logger: log,
+	})
+	if err != nil {
+		return nil, errors.Join(err, a.Close())
 	}
 	if c.Resource != "" {
 		cfg.Resources = []string{c.Resource}
 	}
 	party, err := rp.New(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, a.Close())
 	}
-	a := &app{rp: party, apiURL: c.APIURL, log: log}
-	return a.routes(), nil
+	a.Handler = (&app{rp: party, apiURL: c.APIURL, log: log}).routes()
+	return a, nil
+}
+
+// useRedis keeps the sessions of cfg in Redis, and also the logouts and the
+// logout tokens seen, which replicas must share for a back- or front-channel
+// logout received by one to hold on all.
+func useRedis(cfg *rp.Config, client *redis.Client, key []byte, secure bool, log *slog.Logger) error {
+	store, err := session.NewRedisStore(client, [][]byte{key}, session.RedisConfig{Secure: secure, Logger: log})
+	if err != nil {
+		return err
+	}
+	cache, err := session.NewRedisCache(client, session.RedisCacheConfig{})
+	if err != nil {
+		return err
+	}
+	cfg.Sessions, cfg.ReplayCache, cfg.Logouts = store, cache, cache
+	return nil
+}
+
+// Timeouts of the Redis client, where REDIS_URL sets none (its dial_timeout,
+// read_timeout, write_timeout and pool_timeout parameters). The session
+// store also bounds each call it makes, by two seconds.
+const (
+	redisDialTimeout = 2 * time.Second
+	redisIOTimeout   = time.Second
+	redisPingTimeout = 5 * time.Second
+)
+
+// redisClient connects to the Redis at redisURL, checking that it answers.
+func redisClient(ctx context.Context, redisURL string) (*redis.Client, error) {
+	if redisURL == "" {
+		return nil, errors.New("SESSION_STORE=redis needs REDIS_URL, such as redis://127.0.0.1:6379/0")
+	}
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		// A url.Error quotes the URL, and with it any password.
+		if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return nil, fmt.Errorf("REDIS_URL is not a Redis URL (redis://[user:password@]host[:port][/db] or rediss://…): %w", err)
+	}
+	// Honour the context deadlines the session store sets on each call, so
+	// that a call abandoned at its deadline also gives its connection up.
+	opt.ContextTimeoutEnabled = true
+	opt.DialTimeout = cmp.Or(opt.DialTimeout, redisDialTimeout)
+	opt.ReadTimeout = cmp.Or(opt.ReadTimeout, redisIOTimeout)
+	opt.WriteTimeout = cmp.Or(opt.WriteTimeout, redisIOTimeout)
+	opt.PoolTimeout = cmp.Or(opt.PoolTimeout, redisDialTimeout)
+	client := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		return nil, errors.Join(fmt.Errorf("REDIS_URL: Redis at %s does not answer: %w", opt.Addr, err), client.Close())
+	}
+	return client, nil
 }
 
 type app struct {
