@@ -11,6 +11,7 @@
 //	mux.HandleFunc("GET /login", party.Login)
 //	mux.HandleFunc("GET /callback", party.Callback)
 //	mux.HandleFunc("POST /logout", party.Logout)
+//	mux.HandleFunc("POST /backchannel-logout", party.BackchannelLogout)
 //	mux.Handle("GET /profile", party.RequireLogin("/login", profile)) // rp.UserFrom(r.Context())
 //
 // Login always uses PKCE (S256), state and nonce; each login keeps its
@@ -37,6 +38,12 @@
 // When Redis cannot be asked, a request with a session gets 503 from
 // Authenticate and RequireLogin, and ErrSessionUnavailable from
 // AccessToken, rather than being taken for logged out.
+//
+// Logout revokes the tokens at the provider and ends the session.
+// BackchannelLogout accepts the provider's signed logout tokens (replays
+// refused by jti) and FrontchannelLogout its iss+sid requests; both end
+// every session of that provider session or user, with any session store,
+// through the logout list.
 //
 // Not checked here: the session store's own security (see package
 // session), and anything about the access token beyond at_hash: an API
