@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,41 +217,9 @@ func (a *exampleAPI) start(t testing.TB, p *provider) {
 		"API_AUDIENCE": a.Audience,
 		"ADDR":         a.ln.Addr().String(),
 	})
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.WaitDelay = stopTimeout
-	dieWithParent(cmd)
 	a.ln.Close() // free the port for the API (see startWebapp)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("interop: starting the API: %v", err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		killed := false
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			_ = cmd.Process.Kill()
-			killed = true
-			<-exited
-		}
-		switch {
-		case strings.Contains(logs.String(), "DATA RACE"):
-			t.Error("interop: the API reported a data race")
-		case waitErr != nil && !killed:
-			t.Errorf("interop: the API exited with %v", waitErr)
-		}
-		if t.Failed() {
-			t.Logf("interop: API log:\n%s", logs.String())
-		}
-	})
-	a.waitReady(t, exited, &logs)
+	exited, logs := runExample(t, cmd, "the API")
+	a.waitReady(t, exited, logs)
 }
 
 // waitReady polls /public until it answers 200.

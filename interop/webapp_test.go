@@ -122,47 +122,57 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 		"SESSION_SECRET":     hex.EncodeToString(randomBytes(32)),
 		"API_URL":            opts.APIURL,
 	})
-	var logs lockedBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.WaitDelay = stopTimeout
-	dieWithParent(cmd)
 	// Free the port for the app. Another listener can only take it by a random
 	// pick in between; the app would then exit, and waitReady says why.
 	ln.Close()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("interop: starting the web app: %v", err)
+	exited, logs := runExample(t, cmd, "the web app")
+	app.waitReady(t, exited, logs)
+	if redisURL != "" {
+		app.Redis = redisClient(t, redisURL)
 	}
-	exited := make(chan struct{})
+	return app
+}
+
+// runExample starts cmd, an example program, with its output captured, and
+// stops it in t.Cleanup: SIGTERM, then a kill after stopTimeout. A data race
+// it reports, or an exit with an error, fails the test; its log is shown
+// when the test failed. exited is closed when the program has exited.
+func runExample(t testing.TB, cmd *exec.Cmd, name string) (exited <-chan struct{}, logs *lockedBuffer) {
+	t.Helper()
+	logs = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.WaitDelay = stopTimeout
+	dieWithParent(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("interop: starting %s: %v", name, err)
+	}
+	done := make(chan struct{})
 	var waitErr error
 	go func() {
 		waitErr = cmd.Wait()
-		close(exited)
+		close(done)
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		killed := false
 		select {
-		case <-exited:
+		case <-done:
 		case <-time.After(stopTimeout):
 			_ = cmd.Process.Kill()
 			killed = true
-			<-exited
+			<-done
 		}
 		switch {
 		case strings.Contains(logs.String(), "DATA RACE"):
-			t.Error("interop: the web app reported a data race")
+			t.Errorf("interop: %s reported a data race", name)
 		case waitErr != nil && !killed:
-			t.Errorf("interop: the web app exited with %v", waitErr)
+			t.Errorf("interop: %s exited with %v", name, waitErr)
 		}
 		if t.Failed() {
-			t.Logf("interop: web app log:\n%s", logs.String())
+			t.Logf("interop: %s log:\n%s", name, logs.String())
 		}
 	})
-	app.waitReady(t, exited, &logs)
-	if redisURL != "" {
-		app.Redis = redisClient(t, redisURL)
-	}
-	return app
+	return done, logs
 }
 
 // waitReady polls the app's home page until it answers 200.
