@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,8 +25,17 @@ type Claims struct {
 	expiry    time.Time
 	notBefore time.Time
 	issuedAt  time.Time
-	raw       map[string]any
-	payload   []byte
+	payload   string // the JSON text of the claims
+	members   int    // how many members payload has, to size the map
+
+	// What the type and confirmation rules need to know.
+	azp          string // azp when it is a string
+	azpIsString  bool
+	idTokenClaim string // the first of idTokenClaims present, or ""
+	hasCnf       bool
+
+	rawOnce sync.Once
+	raw     map[string]any // decoded from payload by the first Get
 }
 
 // Issuer is the iss claim, one of the configured issuers.
@@ -71,14 +81,19 @@ func (c *Claims) IssuedAt() time.Time { return c.issuedAt }
 // Get returns the claim name as encoding/json decodes it into an any:
 // string, float64, bool, nil, []any or map[string]any. The value is shared
 // and must not be modified; use Decode for typed access or big numbers.
+// The claims are decoded into a map on the first call (Verify does not
+// need it), once for all the goroutines sharing c.
 func (c *Claims) Get(name string) (any, bool) {
+	c.rawOnce.Do(func() { c.raw = decodeMap(c.payload, c.members) })
 	v, ok := c.raw[name]
 	return v, ok
 }
 
 // Decode unmarshals the token's payload into v with encoding/json, for
-// typed access to custom claims.
-func (c *Claims) Decode(v any) error { return json.Unmarshal(c.payload, v) }
+// typed access to custom claims. Note that encoding/json matches JSON
+// names to struct fields case-insensitively, where Verify reads the
+// registered claims case-sensitively (an "ISS" member is not iss).
+func (c *Claims) Decode(v any) error { return json.Unmarshal([]byte(c.payload), v) }
 
 type claimsKey struct{}
 
@@ -94,83 +109,134 @@ func withClaims(ctx context.Context, c *Claims) context.Context {
 	return context.WithValue(ctx, claimsKey{}, c)
 }
 
+// claimMembers are the JSON texts of the claims Verify reads, the last of
+// each name; "" when absent.
+type claimMembers struct {
+	iss, sub, jti, clientID, azp string
+	exp, nbf, iat                string
+	aud, scope, scp              string
+	cnf                          string
+	idToken                      [len(idTokenClaims)]string // in idTokenClaims order
+	count                        int                        // members, all names
+}
+
+func (m *claimMembers) set(name, value string) {
+	m.count++
+	switch name {
+	case "iss":
+		m.iss = value
+	case "sub":
+		m.sub = value
+	case "jti":
+		m.jti = value
+	case "client_id":
+		m.clientID = value
+	case "azp":
+		m.azp = value
+	case "exp":
+		m.exp = value
+	case "nbf":
+		m.nbf = value
+	case "iat":
+		m.iat = value
+	case "aud":
+		m.aud = value
+	case "scope":
+		m.scope = value
+	case "scp":
+		m.scp = value
+	case "cnf":
+		m.cnf = value
+	default:
+		if i := slices.Index(idTokenClaims[:], name); i >= 0 {
+			m.idToken[i] = value
+		}
+	}
+}
+
 // parseClaims decodes the payload segment into Claims, checking the JSON
 // type of every registered claim it reads. It checks no values: that is
-// the job of the steps in Verify.
+// the job of the steps in Verify. Claim names are case-sensitive (see
+// readObject): an "ISS" member is not iss.
 func parseClaims(seg string) (*Claims, error) {
-	payload := make([]byte, b64.DecodedLen(len(seg)))
-	n, err := b64.Decode(payload, []byte(seg))
+	payload, err := decodeSegment(seg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
-	c := &Claims{payload: payload[:n]}
-	if err := json.Unmarshal(c.payload, &c.raw); err != nil || c.raw == nil {
+	var m claimMembers
+	if !readObject(payload, m.set) {
 		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
-	return c, c.readRegistered()
+	c := &Claims{payload: payload, members: m.count}
+	return c, c.readRegistered(&m)
 }
 
-// readRegistered fills the typed fields from the raw claims.
-func (c *Claims) readRegistered() error {
+// readRegistered fills the typed fields from the members. The first
+// error, in the order the claims are read, is returned.
+func (c *Claims) readRegistered(m *claimMembers) error {
 	var err error
-	str := func(name string) string {
-		v, ok := c.raw[name]
-		s, isString := v.(string)
-		if ok && !isString && err == nil {
+	str := func(name, v string) string {
+		s, isString := jsonString(v)
+		if v != "" && !isString && err == nil {
 			err = fmt.Errorf("%w: %s is not a string", ErrInvalidClaims, name)
 		}
 		return s
 	}
-	date := func(name string) time.Time {
-		t, e := c.numericDate(name)
+	date := func(name, v string) time.Time {
+		t, e := numericDate(name, v)
 		if e != nil && err == nil {
 			err = e
 		}
 		return t
 	}
-	c.issuer, c.subject, c.id = str("iss"), str("sub"), str("jti")
-	if c.clientID = str("client_id"); c.clientID == "" {
-		c.clientID = str("azp")
+	c.issuer, c.subject, c.id = str("iss", m.iss), str("sub", m.sub), str("jti", m.jti)
+	if c.clientID = str("client_id", m.clientID); c.clientID == "" {
+		c.clientID = str("azp", m.azp)
 	}
-	c.expiry, c.notBefore, c.issuedAt = date("exp"), date("nbf"), date("iat")
+	c.expiry, c.notBefore, c.issuedAt = date("exp", m.exp), date("nbf", m.nbf), date("iat", m.iat)
 	if err != nil {
 		return err
 	}
-	if c.audience, err = c.stringList("aud", false); err != nil {
+	if c.audience, err = stringList("aud", m.aud, false); err != nil {
 		return err
 	}
-	name := "scope"
-	if _, ok := c.raw[name]; !ok {
-		name = "scp"
+	name, scope := "scope", m.scope
+	if scope == "" {
+		name, scope = "scp", m.scp
 	}
-	c.scopes, err = c.stringList(name, true)
-	return err
+	if c.scopes, err = stringList(name, scope, true); err != nil {
+		return err
+	}
+	c.azp, c.azpIsString = jsonString(m.azp)
+	for i, v := range m.idToken {
+		if v != "" {
+			c.idTokenClaim = idTokenClaims[i]
+			break
+		}
+	}
+	c.hasCnf = m.cnf != ""
+	return nil
 }
 
-// stringList reads a claim that is a string or an array of strings. With
-// split, a string is a space-separated list (scope); without, one value
-// (aud).
-func (c *Claims) stringList(name string, split bool) ([]string, error) {
-	switch v := c.raw[name].(type) {
-	case nil:
-		if _, ok := c.raw[name]; !ok {
-			return nil, nil
-		}
-	case string:
+// stringList reads v, the JSON text of a claim that is a string or an
+// array of strings ("" when absent). With split, a string is a
+// space-separated list (scope); without, one value (aud).
+func stringList(name, v string, split bool) ([]string, error) {
+	switch {
+	case v == "":
+		return nil, nil
+	case v[0] == '"':
+		s, _ := jsonString(v)
 		if split {
-			return strings.Fields(v), nil
+			return strings.Fields(s), nil
 		}
-		return []string{v}, nil
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("%w: %s holds a non-string", ErrInvalidClaims, name)
-			}
-			out = append(out, s)
+		return []string{s}, nil
+	case v[0] == '[':
+		list, ok := jsonStrings(v)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s holds a non-string", ErrInvalidClaims, name)
 		}
-		return out, nil
+		return list, nil
 	}
 	return nil, fmt.Errorf("%w: %s is neither a string nor an array of strings", ErrInvalidClaims, name)
 }
@@ -179,14 +245,13 @@ func (c *Claims) stringList(name string, split bool) ([]string, error) {
 // 292 billion years, far past any real exp.
 const maxSeconds = 1 << 60
 
-// numericDate reads an RFC 7519 NumericDate: a JSON number of seconds,
-// possibly fractional. Absent is the zero Time.
-func (c *Claims) numericDate(name string) (time.Time, error) {
-	v, ok := c.raw[name]
-	if !ok {
+// numericDate reads v, the JSON text of an RFC 7519 NumericDate: a JSON
+// number of seconds, possibly fractional. Absent ("") is the zero Time.
+func numericDate(name, v string) (time.Time, error) {
+	if v == "" {
 		return time.Time{}, nil
 	}
-	f, ok := v.(float64)
+	f, ok := jsonNumber(v)
 	if !ok {
 		return time.Time{}, fmt.Errorf("%w: %s is not a number", ErrInvalidClaims, name)
 	}

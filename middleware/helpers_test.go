@@ -313,6 +313,11 @@ func signOwn(t testing.TB, alg string, key crypto.Signer, header, claims map[str
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
+// digest returns the hash h of input, as algorithm.verify computes it.
+func digest(h crypto.Hash, input string) []byte {
+	return appendDigest(nil, h, []byte(input))
+}
+
 // corrupt flips bit i of tok's signature.
 func corrupt(tok string, i int) string {
 	dot := strings.LastIndexByte(tok, '.')

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -9,9 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"math/big"
 	"strings"
 )
 
@@ -120,56 +119,105 @@ type header struct {
 	typ    tokenType
 }
 
+// headerMembers are the JSON texts of the header members the header rules
+// look at, the last of each name; "" when absent.
+type headerMembers struct {
+	alg, kid, typ, cty, crit, zip, b64 string
+}
+
+func (m *headerMembers) set(name, value string) {
+	switch name {
+	case "alg":
+		m.alg = value
+	case "kid":
+		m.kid = value
+	case "typ":
+		m.typ = value
+	case "cty":
+		m.cty = value
+	case "crit":
+		m.crit = value
+	case "zip":
+		m.zip = value
+	case "b64":
+		m.b64 = value
+	}
+}
+
 // parseHeader decodes the header segment and applies the header rules: alg
 // must be a string naming an allowed algorithm (compared exactly, so "none"
 // in any spelling and HMAC never pass); crit, zip, a b64 other than true
 // and a nested JWT (cty JWT) are refused, as this package understands no
 // JWS extension; kid and typ must be strings. jwk, jku, x5c and x5u are
-// ignored: a key is only ever taken from the issuer's key set.
+// ignored: a key is only ever taken from the issuer's key set. Member
+// names are case-sensitive (see readObject): "Crit" is not crit, and is
+// ignored like any unknown member.
 func (v *Validator) parseHeader(seg string) (header, error) {
-	buf := make([]byte, b64.DecodedLen(len(seg)))
-	n, err := b64.Decode(buf, []byte(seg))
+	text, err := decodeSegment(seg)
 	if err != nil {
 		return header{}, fmt.Errorf("%w: header is not base64url", ErrMalformed)
 	}
-	var raw map[string]any
-	if err := json.Unmarshal(buf[:n], &raw); err != nil || raw == nil {
+	var m headerMembers
+	if !readObject(text, m.set) {
 		return header{}, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
 	}
 	var h header
-	name, ok := raw["alg"].(string)
+	name, ok := jsonString(m.alg)
 	if !ok {
 		return header{}, fmt.Errorf("%w: header has no alg string", ErrMalformed)
 	}
 	if h.alg = v.allowed(name); h.alg == nil {
 		return header{}, fmt.Errorf("%w: algorithm %q is not allowed", ErrInvalidSignature, name)
 	}
-	if _, ok := raw["crit"]; ok {
+	if m.crit != "" {
 		return header{}, fmt.Errorf("%w: unsupported critical header parameters", ErrMalformed)
 	}
-	if _, ok := raw["zip"]; ok {
+	if m.zip != "" {
 		return header{}, fmt.Errorf("%w: compressed payload", ErrMalformed)
 	}
-	if b, ok := raw["b64"]; ok && b != true {
+	if m.b64 != "" && m.b64 != "true" {
 		return header{}, fmt.Errorf("%w: unencoded payload (b64)", ErrMalformed)
 	}
-	if cty, ok := raw["cty"].(string); ok && classifyType(cty) == typeJWT {
+	if cty, ok := jsonString(m.cty); ok && classifyType(cty) == typeJWT {
 		return header{}, fmt.Errorf("%w: nested JWT", ErrMalformed)
 	}
-	if k, ok := raw["kid"]; ok {
-		if h.kid, h.hasKID = k.(string); !h.hasKID {
+	if m.kid != "" {
+		if h.kid, h.hasKID = jsonString(m.kid); !h.hasKID {
 			return header{}, fmt.Errorf("%w: kid is not a string", ErrMalformed)
 		}
 	}
 	h.typ = typeMissing
-	if t, ok := raw["typ"]; ok {
-		s, ok := t.(string)
+	if m.typ != "" {
+		s, ok := jsonString(m.typ)
 		if !ok {
 			return header{}, fmt.Errorf("%w: typ is not a string", ErrMalformed)
 		}
 		h.typ = classifyType(s)
 	}
 	return h, nil
+}
+
+// decodeSegment decodes a base64url segment of a token to the text it
+// holds. A text of up to 1 KiB, as the usual header and payload are, is
+// decoded into a buffer on the stack, so that making the string is the
+// only allocation.
+func decodeSegment(seg string) (string, error) {
+	var buf [1 << 10]byte
+	b, err := decodeInto(buf[:], seg)
+	return string(b), err
+}
+
+// decodeInto decodes the base64url seg into buf if it is large enough,
+// else into a new slice.
+func decodeInto(buf []byte, seg string) ([]byte, error) {
+	if n := b64.DecodedLen(len(seg)); n > len(buf) {
+		buf = make([]byte, n)
+	}
+	n, err := b64.Decode(buf, []byte(seg))
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
 }
 
 // algorithm is a JWS signature algorithm this package verifies.
@@ -235,35 +283,88 @@ func (a *algorithm) verify(pub crypto.PublicKey, input string, sig []byte) bool 
 	if !a.fits(pub) {
 		return false
 	}
+	// The standard library takes the signing input as a []byte, and
+	// []byte(input) would allocate a copy on every verification: the copy
+	// is made into a buffer on the stack instead when it fits, as nearly
+	// every token does. The hash, where it does not escape, stays on the
+	// stack too.
+	var inputBuf [2 << 10]byte
+	msg := append(inputBuf[:0], input...)
+	var sum [sha512.Size]byte
 	switch a.kind {
 	case kindEd25519:
-		return ed25519.Verify(pub.(ed25519.PublicKey), []byte(input), sig)
+		return ed25519.Verify(pub.(ed25519.PublicKey), msg, sig)
 	case kindRSA:
-		return rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), a.hash, digest(a.hash, input), sig) == nil
+		hashed := appendDigest(sum[:0], a.hash, msg)
+		return rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), a.hash, hashed, sig) == nil
 	case kindPSS:
+		hashed := appendDigest(nil, a.hash, msg) // VerifyPSS lets it escape
 		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash}
-		return rsa.VerifyPSS(pub.(*rsa.PublicKey), a.hash, digest(a.hash, input), sig, opts) == nil
+		return rsa.VerifyPSS(pub.(*rsa.PublicKey), a.hash, hashed, sig, opts) == nil
 	case kindECDSA:
 		size := (a.curve.Params().BitSize + 7) / 8
 		if len(sig) != 2*size {
 			return false
 		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(pub.(*ecdsa.PublicKey), digest(a.hash, input), r, s)
+		hashed := appendDigest(sum[:0], a.hash, msg)
+		der, ok := appendDERSignature(make([]byte, 0, maxDERSignature), sig[:size], sig[size:])
+		return ok && ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), hashed, der)
 	}
 	return false
 }
 
-func digest(h crypto.Hash, input string) []byte {
+// maxDERSignature is the longest DER ECDSA signature appendDERSignature
+// makes: P-521's, a SEQUENCE (3 bytes of tag and length) of two INTEGERs
+// of 2 + 67 bytes (66 bytes and a zero to keep them positive).
+const maxDERSignature = 3 + 2*(2+67)
+
+// appendDERSignature appends to b the ASN.1 DER form that ecdsa.VerifyASN1
+// takes, SEQUENCE { r INTEGER, s INTEGER }, of r and s, the big-endian
+// halves of a JWS signature (RFC 7518 §3.4). ecdsa.Verify would turn big
+// Ints back into this same encoding; building it from the bytes saves
+// that round trip. It reports false when r or s is zero, which
+// ecdsa.Verify refuses as well. The encoding is the minimal one DER
+// requires (VerifyASN1 refuses any other): no leading zero bytes, but one
+// zero byte before a first byte with its high bit set, which would
+// otherwise read as negative.
+func appendDERSignature(b, r, s []byte) ([]byte, bool) {
+	r, s = bytes.TrimLeft(r, "\x00"), bytes.TrimLeft(s, "\x00")
+	if len(r) == 0 || len(s) == 0 {
+		return nil, false
+	}
+	n := derIntegerLen(r) + derIntegerLen(s)
+	b = append(b, 0x30) // SEQUENCE
+	if n >= 0x80 {
+		b = append(b, 0x81) // long form: one length byte follows (n < 256)
+	}
+	b = append(b, byte(n))
+	return appendDERInteger(appendDERInteger(b, r), s), true
+}
+
+// derIntegerLen is the length of the DER INTEGER of x, a positive
+// big-endian number without leading zeros and of at most 127 bytes.
+func derIntegerLen(x []byte) int {
+	return 2 + len(x) + int(x[0]>>7)
+}
+
+func appendDERInteger(b, x []byte) []byte {
+	b = append(b, 0x02, byte(derIntegerLen(x)-2)) // INTEGER, length
+	if x[0]&0x80 != 0 {
+		b = append(b, 0)
+	}
+	return append(b, x...)
+}
+
+// appendDigest appends the hash h (SHA-256, SHA-384 or SHA-512) of msg to b.
+func appendDigest(b []byte, h crypto.Hash, msg []byte) []byte {
 	switch h {
 	case crypto.SHA384:
-		d := sha512.Sum384([]byte(input))
-		return d[:]
+		d := sha512.Sum384(msg)
+		return append(b, d[:]...)
 	case crypto.SHA512:
-		d := sha512.Sum512([]byte(input))
-		return d[:]
+		d := sha512.Sum512(msg)
+		return append(b, d[:]...)
 	}
-	d := sha256.Sum256([]byte(input))
-	return d[:]
+	d := sha256.Sum256(msg)
+	return append(b, d[:]...)
 }

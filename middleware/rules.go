@@ -60,7 +60,7 @@ func (v *Validator) checkTime(c *Claims, now time.Time) error {
 }
 
 // idTokenClaims are claims only an OpenID Connect ID token carries.
-var idTokenClaims = []string{"nonce", "at_hash", "c_hash", "s_hash"}
+var idTokenClaims = [...]string{"nonce", "at_hash", "c_hash", "s_hash"}
 
 func (v *Validator) checkType(c *Claims, h header) error {
 	switch {
@@ -69,19 +69,17 @@ func (v *Validator) checkType(c *Claims, h header) error {
 	case h.typ == typeOther || !v.acceptJWT:
 		return fmt.Errorf("%w: typ is not at+jwt", ErrInvalidType)
 	}
-	for _, name := range idTokenClaims {
-		if _, ok := c.raw[name]; ok {
-			return fmt.Errorf("%w: looks like an ID token (%s)", ErrInvalidType, name)
-		}
+	if c.idTokenClaim != "" {
+		return fmt.Errorf("%w: looks like an ID token (%s)", ErrInvalidType, c.idTokenClaim)
 	}
-	if azp, ok := c.raw["azp"].(string); ok && slices.Contains(c.audience, azp) {
+	if c.azpIsString && slices.Contains(c.audience, c.azp) {
 		return fmt.Errorf("%w: looks like an ID token (azp is an audience)", ErrInvalidType)
 	}
 	return nil
 }
 
 func checkConfirmation(c *Claims) error {
-	if _, ok := c.raw["cnf"]; ok {
+	if c.hasCnf {
 		return ErrSenderConstrained
 	}
 	return nil

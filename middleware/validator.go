@@ -401,6 +401,10 @@ func (v *Validator) Close() error {
 //     the algorithm (ErrUnknownKey, ErrInvalidSignature). Only an unknown
 //     kid can make Verify fetch the key set, and wait for it within ctx.
 //
+// Header members and claims are known by their exact names, after JSON
+// unescaping: "ALG", "Crit" or "ISS" are other, unknown names, which are
+// ignored. A name given twice counts with its last value.
+//
 // Claims are checked before the signature so that a token failing them
 // costs no signature check and never triggers a fetch; a token is only
 // accepted when every step passes. Verify does not check scopes (see
@@ -442,12 +446,12 @@ func (v *Validator) verify(ctx context.Context, token string) (*Claims, bool, er
 	if err := v.checkClaims(c, h, now); err != nil {
 		return nil, false, err
 	}
-	sig := make([]byte, b64.DecodedLen(len(token)-dot2-1))
-	n, err := b64.Decode(sig, []byte(token[dot2+1:]))
+	var sigBuf [512]byte // an RSA signature of 4096 bits, or any ECDSA or EdDSA one
+	sig, err := decodeInto(sigBuf[:], token[dot2+1:])
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
 	}
-	key, err := ks.verify(ctx, h, token[:dot2], sig[:n])
+	key, err := ks.verify(ctx, h, token[:dot2], sig)
 	if err != nil {
 		return nil, false, err
 	}
