@@ -110,7 +110,7 @@ func saveValues(tb testing.TB, s *CookieStore, j jar, name string, values map[an
 }
 
 // load reads the session called name from the jar.
-func load(tb testing.TB, s *CookieStore, j jar, name string) (*sessions.Session, error) {
+func load(tb testing.TB, s sessions.Store, j jar, name string) (*sessions.Session, error) {
 	tb.Helper()
 	sess, err := s.New(j.request(), name)
 	if sess == nil {
@@ -121,7 +121,7 @@ func load(tb testing.TB, s *CookieStore, j jar, name string) (*sessions.Session,
 
 // mustLoad reads the session called name from the jar and fails on error or a
 // new session.
-func mustLoad(tb testing.TB, s *CookieStore, j jar, name string) *sessions.Session {
+func mustLoad(tb testing.TB, s sessions.Store, j jar, name string) *sessions.Session {
 	tb.Helper()
 	sess, err := load(tb, s, j, name)
 	if err != nil {

@@ -55,7 +55,7 @@ func TestEndSessions(t *testing.T) {
 				ended[name] = true
 			}
 			for name, j := range jars {
-				sess, err := redisLoad(t, s, j, "app")
+				sess, err := load(t, s, j, "app")
 				switch {
 				case ended[name] && !errors.Is(err, ErrExpired):
 					t.Errorf("%s: %v, want ErrExpired", name, err)
@@ -126,7 +126,7 @@ func TestBindChanges(t *testing.T) {
 	if n, _ := s.EndSessions(context.Background(), bob); n != 0 {
 		t.Errorf("EndSessions(bob) after unbinding ended %d", n)
 	}
-	sess := redisMustLoad(t, s, j, "app")
+	sess := mustLoad(t, s, j, "app")
 	if keys := e.keys(t); len(keys) != 1 || keys[0] != s.dataKey(sess.ID) {
 		t.Errorf("Redis holds %q, want only the data key", keys)
 	}

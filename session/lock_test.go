@@ -60,7 +60,7 @@ func TestLockExclusive(t *testing.T) {
 	if maxHolders.Load() != 1 {
 		t.Errorf("%d requests held the lock at once", maxHolders.Load())
 	}
-	if n := redisMustLoad(t, replicas[0], j, "app").Values["n"]; n != requests {
+	if n := mustLoad(t, replicas[0], j, "app").Values["n"]; n != requests {
 		t.Errorf("n = %v after %d locked increments: an update was lost", n, requests)
 	}
 }

@@ -148,7 +148,7 @@ func newOutageFixture(t *testing.T) *outageFixture {
 	alice := Identity{Issuer: "https://op.example", Subject: "alice", SID: "s1"}
 	j, _ := login(t, s, alice, map[any]any{"token": "t1"})
 	other, _ := login(t, s, Identity{}, nil)
-	return &outageFixture{redis: p, env: e, store: s, jar: j, other: other, loaded: redisMustLoad(t, s, j, "app"), alice: alice}
+	return &outageFixture{redis: p, env: e, store: s, jar: j, other: other, loaded: mustLoad(t, s, j, "app"), alice: alice}
 }
 
 // checkUnavailable calls every method that asks Redis and wants each to fail
@@ -196,7 +196,7 @@ func (f *outageFixture) checkUnavailable(t *testing.T) {
 func (f *outageFixture) checkRecovered(t *testing.T) {
 	t.Helper()
 	s := f.store
-	sess := redisMustLoad(t, s, f.jar, "app")
+	sess := mustLoad(t, s, f.jar, "app")
 	if sess.Values["token"] != "t1" {
 		t.Errorf("after recovery: values %v", sess.Values)
 	}

@@ -204,30 +204,6 @@ func redisUpdate(tb testing.TB, s *RedisStore, j jar, name string, change func(*
 	return sess
 }
 
-// redisLoad reads the session called name from the jar.
-func redisLoad(tb testing.TB, s *RedisStore, j jar, name string) (*sessions.Session, error) {
-	tb.Helper()
-	sess, err := s.New(j.request(), name)
-	if sess == nil {
-		tb.Fatal("New returned a nil session")
-	}
-	return sess, err
-}
-
-// redisMustLoad reads the session called name from the jar and fails on error
-// or a new session.
-func redisMustLoad(tb testing.TB, s *RedisStore, j jar, name string) *sessions.Session {
-	tb.Helper()
-	sess, err := redisLoad(tb, s, j, name)
-	if err != nil {
-		tb.Fatalf("New: %v", err)
-	}
-	if sess.IsNew {
-		tb.Fatal("New returned a new session, want the saved one")
-	}
-	return sess
-}
-
 // login saves a new session called "app" bound to id, holding values, into a
 // new jar, as rp does at login.
 func login(tb testing.TB, s *RedisStore, id Identity, values map[any]any) (jar, *sessions.Session) {

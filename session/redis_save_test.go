@@ -23,7 +23,7 @@ func TestRedisSaveAfterAbsoluteTimeout(t *testing.T) {
 	j := jar{}
 	redisUpdate(t, s, j, "app", func(sess *sessions.Session) {})
 	r := j.request()
-	sess := redisMustLoad(t, s, j, "app")
+	sess := mustLoad(t, s, j, "app")
 	now.Add(time.Hour)
 	rec := httptest.NewRecorder()
 	if err := s.Save(r, rec, sess); !errors.Is(err, ErrExpired) {
@@ -58,12 +58,12 @@ func TestRedisRotate(t *testing.T) {
 	if e.exists(t, s.dataKey(before.ID)) {
 		t.Error("the old ID's data is still in Redis")
 	}
-	if sess, err := redisLoad(t, s, oldJar, "app"); !errors.Is(err, ErrExpired) {
+	if sess, err := load(t, s, oldJar, "app"); !errors.Is(err, ErrExpired) {
 		t.Errorf("old cookie: %v, want ErrExpired", err)
 	} else {
 		wantFreshRedis(t, sess)
 	}
-	sess := redisMustLoad(t, s, j, "app")
+	sess := mustLoad(t, s, j, "app")
 	if sess.Values["v"] != "before" || s.Identity(sess) != bob {
 		t.Errorf("rotated session: values %v, identity %+v", sess.Values, s.Identity(sess))
 	}
@@ -129,7 +129,7 @@ func TestRedisNewIDNotReused(t *testing.T) {
 	if err := s.Save(nil, httptest.NewRecorder(), sess); err == nil {
 		t.Fatal("a new session overwrote a stored one")
 	}
-	if got := redisMustLoad(t, s, j, "app"); got.Values["user"] != "alice" {
+	if got := mustLoad(t, s, j, "app"); got.Values["user"] != "alice" {
 		t.Errorf("stored session now holds %v", got.Values)
 	}
 }
@@ -158,7 +158,7 @@ func TestRedisDelete(t *testing.T) {
 	if keys := e.keys(t); len(keys) != 0 {
 		t.Errorf("Redis still holds %q", keys)
 	}
-	if _, err := redisLoad(t, s, replay, "app"); !errors.Is(err, ErrExpired) {
+	if _, err := load(t, s, replay, "app"); !errors.Is(err, ErrExpired) {
 		t.Errorf("replayed cookie: %v, want ErrExpired", err)
 	}
 
@@ -176,7 +176,7 @@ func TestRedisDelete(t *testing.T) {
 	if err := s.Save(r, httptest.NewRecorder(), sess); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := redisLoad(t, s, replay, "app"); !errors.Is(err, ErrExpired) {
+	if _, err := load(t, s, replay, "app"); !errors.Is(err, ErrExpired) {
 		t.Errorf("replayed cookie after a new save: %v, want ErrExpired", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestRedisDeleteUnloaded(t *testing.T) {
 	}
 
 	j, _ = login(t, s, Identity{}, nil)
-	sess := redisMustLoad(t, s, j, "app")
+	sess := mustLoad(t, s, j, "app")
 	s.Rotate(sess)
 	if err := s.Delete(nil, httptest.NewRecorder(), sess); err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestRedisEndedNotResurrected(t *testing.T) {
 	alice := Identity{Issuer: "https://op.example", Subject: "alice", SID: "s1"}
 	j, _ := login(t, s, alice, map[any]any{"v": 1})
 	r := j.request()
-	stale := redisMustLoad(t, s, j, "app")
+	stale := mustLoad(t, s, j, "app")
 
 	if n, err := s.EndSessions(context.Background(), alice); n != 1 || err != nil {
 		t.Fatalf("EndSessions: %d, %v", n, err)
@@ -232,7 +232,7 @@ func TestRedisEndedNotResurrected(t *testing.T) {
 	if keys := e.keys(t); len(keys) != 0 {
 		t.Errorf("Redis holds %q after the failed save", keys)
 	}
-	if _, err := redisLoad(t, s, j, "app"); !errors.Is(err, ErrExpired) {
+	if _, err := load(t, s, j, "app"); !errors.Is(err, ErrExpired) {
 		t.Errorf("cookie of the ended session: %v, want ErrExpired", err)
 	}
 }
@@ -305,7 +305,7 @@ func TestRedisConcurrentUse(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if sess := redisMustLoad(t, s, shared, "app"); sess.Values["n"] == nil {
+	if sess := mustLoad(t, s, shared, "app"); sess.Values["n"] == nil {
 		t.Error("the shared session lost its values")
 	}
 }

@@ -27,7 +27,7 @@ func TestRedisRoundTrip(t *testing.T) {
 		sess.Values["n"] = 42
 	})
 
-	sess := redisMustLoad(t, s, j, "app")
+	sess := mustLoad(t, s, j, "app")
 	if sess.ID != saved.ID || sess.Values["token"] != token || sess.Values["n"] != 42 {
 		t.Fatalf("got ID %q with %d values, want ID %q with the saved values", sess.ID, len(sess.Values), saved.ID)
 	}
@@ -37,7 +37,7 @@ func TestRedisRoundTrip(t *testing.T) {
 
 	// Second and later saves update the stored session in place.
 	redisUpdate(t, s, j, "app", func(sess *sessions.Session) { sess.Values["n"] = 43 })
-	if sess := redisMustLoad(t, s, j, "app"); sess.ID != saved.ID || sess.Values["n"] != 43 {
+	if sess := mustLoad(t, s, j, "app"); sess.ID != saved.ID || sess.Values["n"] != 43 {
 		t.Errorf("after an update: ID %q, n %v", sess.ID, sess.Values["n"])
 	}
 }
@@ -141,7 +141,7 @@ func TestRedisCookie(t *testing.T) {
 	now.Add(3 * time.Hour)
 	j.apply(rec)
 	r = j.request()
-	sess = redisMustLoad(t, s, j, "app")
+	sess = mustLoad(t, s, j, "app")
 	rec = httptest.NewRecorder()
 	if err := s.Save(r, rec, sess); err != nil {
 		t.Fatal(err)
@@ -283,7 +283,7 @@ func TestRedisTTL(t *testing.T) {
 				elapsed += step
 				redisUpdate(t, s, j, "app", func(*sessions.Session) {})
 			}
-			sess := redisMustLoad(t, s, j, "app")
+			sess := mustLoad(t, s, j, "app")
 			ttl := e.pttl(t, s.dataKey(sess.ID))
 			if ttl > tt.want || ttl < tt.want-5*time.Second {
 				t.Errorf("TTL of the session: %v, want %v", ttl, tt.want)
@@ -332,7 +332,7 @@ func TestRedisTimeouts(t *testing.T) {
 				redisUpdate(t, s, j, "app", func(sess *sessions.Session) {})
 			}
 			now.Add(tt.wait)
-			sess, err := redisLoad(t, s, j, "app")
+			sess, err := load(t, s, j, "app")
 			switch {
 			case tt.ok && err != nil:
 				t.Fatalf("New: %v, want the session", err)
@@ -362,14 +362,14 @@ func TestRedisKeyRotation(t *testing.T) {
 	if j["app"] == before {
 		t.Error("the cookie was not re-tagged under the new secret")
 	}
-	if _, err := redisLoad(t, old, j, "app"); !errors.Is(err, ErrInvalid) {
+	if _, err := load(t, old, j, "app"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("re-tagged cookie with the old secret only: %v, want ErrInvalid", err)
 	}
 	if n, err := rotated.EndSessions(context.Background(), alice); n != 2 || err != nil {
 		t.Errorf("EndSessions: %d, %v; want both sessions", n, err)
 	}
 	for _, jj := range []jar{j, j2} {
-		if _, err := redisLoad(t, rotated, jj, "app"); !errors.Is(err, ErrExpired) {
+		if _, err := load(t, rotated, jj, "app"); !errors.Is(err, ErrExpired) {
 			t.Errorf("ended session: %v, want ErrExpired", err)
 		}
 	}
@@ -380,7 +380,7 @@ func TestRedisKeyRotation(t *testing.T) {
 	// A store without the old secret cannot open the old values.
 	j3, _ := login(t, old, Identity{}, nil)
 	fresh := e.store(t, RedisConfig{}, secret('2'))
-	if _, err := redisLoad(t, fresh, j3, "app"); !errors.Is(err, ErrInvalid) {
+	if _, err := load(t, fresh, j3, "app"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("session of a dropped secret: %v, want ErrInvalid", err)
 	}
 }
@@ -401,7 +401,7 @@ func TestRedisSealedUnderKey(t *testing.T) {
 	if err := e.client.Set(ctx, s.dataKey(alice.ID), raw, time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := redisLoad(t, s, j, "app"); !errors.Is(err, ErrInvalid) {
+	if _, err := load(t, s, j, "app"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("value moved to another key: %v, want ErrInvalid", err)
 	}
 }
@@ -414,7 +414,7 @@ func TestReload(t *testing.T) {
 	s := e.store(t, RedisConfig{})
 	alice := Identity{Issuer: "https://op.example", Subject: "alice"}
 	j, _ := login(t, s, alice, map[any]any{"token": "old"})
-	waiter := redisMustLoad(t, s, j, "app")
+	waiter := mustLoad(t, s, j, "app")
 	redisUpdate(t, s, j, "app", func(sess *sessions.Session) { sess.Values["token"] = "new" })
 
 	ctx := context.Background()
