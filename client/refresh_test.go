@@ -313,7 +313,7 @@ func TestTokenSourceLaterClock(t *testing.T) {
 	if got, err := ts.Token(t.Context()); err != nil || got != tok {
 		t.Fatalf("fresh token: %v", err)
 	}
-	clk.Add(5*time.Minute - 10*time.Second)
+	clk.Advance(5*time.Minute - 10*time.Second)
 	got, err := ts.Token(t.Context())
 	if err != nil || got == tok {
 		t.Fatalf("token near expiry was not refreshed: %v", err)

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -26,24 +27,9 @@ import (
 const testAudience = "https://api.example.com"
 
 // testClock is a settable clock for Config.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type testClock = testenv.Clock
 
-func newTestClock() *testClock { return &testClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newTestClock() *testClock { return testenv.NewClock(time.Now().Truncate(time.Second)) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

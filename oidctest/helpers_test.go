@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"io"
 	"maps"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,24 +68,9 @@ func newServer(t testing.TB, cfg oidctest.Config) *oidctest.Server {
 }
 
 // clock is a Config.Now that moves only when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testenv.Clock
 
-func newClock() *clock { return &clock{now: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testenv.NewClock(time.Now().Truncate(time.Second)) }
 
 // response is a read HTTP response.
 type response struct {

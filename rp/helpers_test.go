@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"html"
 	"io"
 	"maps"
@@ -27,24 +28,9 @@ import (
 var sessionKey = []byte(strings.Repeat("k", 32))
 
 // clock is a settable clock for rp.Config.Now and oidctest.Config.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testenv.Clock
 
-func newClock() *clock { return &clock{now: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testenv.NewClock(time.Now()) }
 
 // appConfig says how newApp builds a test app.
 type appConfig struct {

@@ -2,12 +2,12 @@ package session
 
 import (
 	"bytes"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,25 +33,10 @@ func newStore(tb testing.TB, cfg CookieConfig, keys ...[]byte) *CookieStore {
 }
 
 // clock is a settable clock for CookieConfig.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type clock = testenv.Clock
 
 func newClock() *clock {
-	return &clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	return testenv.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 }
 
 // jar is a browser's cookies for one site, by name.

@@ -24,7 +24,7 @@ func TestRedisSaveAfterAbsoluteTimeout(t *testing.T) {
 	redisUpdate(t, s, j, "app", func(sess *sessions.Session) {})
 	r := j.request()
 	sess := mustLoad(t, s, j, "app")
-	now.Add(time.Hour)
+	now.Advance(time.Hour)
 	rec := httptest.NewRecorder()
 	if err := s.Save(r, rec, sess); !errors.Is(err, ErrExpired) {
 		t.Fatalf("Save: %v, want ErrExpired", err)
@@ -46,7 +46,7 @@ func TestRedisRotate(t *testing.T) {
 	oldJar := jar{"app": j["app"]}
 	oldIndex := s.index.current(e.prefix, alice)
 
-	now.Add(10 * time.Minute)
+	now.Advance(10 * time.Minute)
 	bob := Identity{Issuer: "https://op.example", Subject: "bob", SID: "s2"}
 	after := redisUpdate(t, s, j, "app", func(sess *sessions.Session) {
 		s.Rotate(sess)

@@ -138,7 +138,7 @@ func TestRedisCookie(t *testing.T) {
 	}
 
 	// Max-Age counts down the absolute lifetime.
-	now.Add(3 * time.Hour)
+	now.Advance(3 * time.Hour)
 	j.apply(rec)
 	r = j.request()
 	sess = mustLoad(t, s, j, "app")
@@ -279,7 +279,7 @@ func TestRedisTTL(t *testing.T) {
 			j, _ := login(t, s, Identity{Issuer: "https://op.example", Subject: "alice", SID: "s1"}, nil)
 			for elapsed := time.Duration(0); elapsed < tt.elapsed; {
 				step := min(20*time.Minute, tt.elapsed-elapsed)
-				now.Add(step)
+				now.Advance(step)
 				elapsed += step
 				redisUpdate(t, s, j, "app", func(*sessions.Session) {})
 			}
@@ -328,10 +328,10 @@ func TestRedisTimeouts(t *testing.T) {
 			j := jar{}
 			redisUpdate(t, s, j, "app", func(sess *sessions.Session) { sess.Values["v"] = 1 })
 			for _, d := range tt.saves {
-				now.Add(d)
+				now.Advance(d)
 				redisUpdate(t, s, j, "app", func(sess *sessions.Session) {})
 			}
-			now.Add(tt.wait)
+			now.Advance(tt.wait)
 			sess, err := load(t, s, j, "app")
 			switch {
 			case tt.ok && err != nil:

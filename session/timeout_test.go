@@ -37,7 +37,7 @@ func TestTimeouts(t *testing.T) {
 			j := jar{}
 			saveValues(t, s, j, "app", map[any]any{"k": "v"})
 			for i, d := range tt.steps {
-				c.Add(d)
+				c.Advance(d)
 				if i < len(tt.steps)-1 {
 					update(t, s, j, "app", func(*sessions.Session) {})
 				}
@@ -75,7 +75,7 @@ func TestSaveAfterAbsoluteTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.Add(23 * time.Hour)
+	c.Advance(23 * time.Hour)
 	rec := httptest.NewRecorder()
 	if err := s.Save(r, rec, sess); err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestSaveAfterAbsoluteTimeout(t *testing.T) {
 		t.Errorf("Max-Age %d an hour before the absolute timeout, want 3600", got)
 	}
 
-	c.Add(time.Hour)
+	c.Advance(time.Hour)
 	rec = httptest.NewRecorder()
 	if err := s.Save(r, rec, sess); !errors.Is(err, ErrExpired) {
 		t.Fatalf("Save past the absolute timeout: got %v, want ErrExpired", err)
@@ -102,7 +102,7 @@ func TestRotate(t *testing.T) {
 	saveValues(t, s, j, "app", map[any]any{"k": "v"})
 	start := c.Now()
 
-	c.Add(20 * time.Hour)
+	c.Advance(20 * time.Hour)
 	sess := mustLoad(t, s, j, "app")
 	if created, _ := s.Activity(sess); !created.Equal(start) {
 		t.Errorf("Activity created = %v, want %v", created, start)
@@ -118,7 +118,7 @@ func TestRotate(t *testing.T) {
 	}
 	j.apply(rec)
 
-	c.Add(20 * time.Hour) // 40 hours after the first save, 20 after the rotation
+	c.Advance(20 * time.Hour) // 40 hours after the first save, 20 after the rotation
 	got := mustLoad(t, s, j, "app")
 	if got.ID != sess.ID || got.Values["k"] != "v" {
 		t.Errorf("rotated session: ID %q, values %v; want ID %q and the values kept", got.ID, got.Values, sess.ID)
