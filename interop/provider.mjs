@@ -64,6 +64,15 @@ const defaultClients = [
     redirect_uris: [],
   },
   {
+    // A resource server: it only authenticates to the introspection endpoint.
+    client_id: 'api',
+    client_secret: 'api-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: [],
+    response_types: [],
+    redirect_uris: [],
+  },
+  {
     // A native client's loopback redirect URI matches on any port (RFC 8252 7.3).
     client_id: 'cli',
     application_type: 'native',
@@ -82,7 +91,11 @@ const clients = process.env.INTEROP_CLIENTS
   : defaultClients;
 
 // Any resource on http://127.0.0.1 (any port) or under urn:keyway: is an API that
-// takes RFC 9068 JWT access tokens with aud = the resource indicator.
+// takes RFC 9068 JWT access tokens with aud = the resource indicator, except those
+// under urn:keyway:opaque:, which take opaque tokens checked by introspection.
+function isOpaqueResource(resource) {
+  return resource.startsWith('urn:keyway:opaque:');
+}
 function isKnownResource(resource) {
   if (resource.startsWith('urn:keyway:')) return true;
   const url = URL.parse(resource);
@@ -97,6 +110,10 @@ function loopbackFetch(url, { dispatcher, ...options }) {
     return Promise.reject(new Error(`interop provider: refusing to fetch ${url}`));
   }
   return globalThis.fetch(url, options);
+}
+
+async function ownTokensUnlessAuthenticated(ctx, client, token) {
+  return client.clientAuthMethod !== 'none' || token.clientId === client.clientId;
 }
 
 const configuration = {
@@ -160,8 +177,10 @@ const configuration = {
   features: {
     devInteractions: { enabled: true },
     clientCredentials: { enabled: true },
-    introspection: { enabled: true },
-    revocation: { enabled: true },
+    // Any authenticated client may introspect or revoke; a public client only its own
+    // tokens (oidc-provider's default, spelled out).
+    introspection: { enabled: true, allowedPolicy: ownTokensUnlessAuthenticated },
+    revocation: { enabled: true, allowedPolicy: ownTokensUnlessAuthenticated },
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     deviceFlow: { enabled: true },
@@ -185,9 +204,10 @@ const configuration = {
         return {
           scope: 'api:read api:write admin',
           audience: resource,
-          accessTokenFormat: 'jwt',
           accessTokenTTL,
-          jwt: { sign: { alg: 'RS256' } },
+          ...(isOpaqueResource(resource)
+            ? { accessTokenFormat: 'opaque' }
+            : { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
         };
       },
     },
