@@ -61,6 +61,7 @@ type SessionEnder interface {
 func (rp *RP) BackchannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	n, err := rp.backchannelLogout(w, r)
+	rp.cfg.Hooks.backchannelLogout(r.Context(), err)
 	if err != nil {
 		rp.log.Info("rp: back-channel logout refused", "err", err)
 		logoutError(w, err)

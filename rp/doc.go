@@ -45,6 +45,17 @@
 // every session of that provider session or user, with any session store,
 // through the logout list.
 //
+// # Metrics
+//
+// Config.Hooks observes the RP without wrapping its handlers: logins
+// started, succeeded and failed (with a reason from a fixed list, such as
+// ReasonState or ReasonIDToken, fit for a metric label; LoginFailureReason
+// gives it for any error the error page gets), each refresh grant and
+// whether the provider refused it, and logouts on every channel. Hooks run
+// synchronously, so they must be quick and safe for concurrent use; they
+// get no personal data. Label metrics with the reason, never an error's
+// text, so that the number of series stays bounded.
+//
 // Not checked here: the session store's own security (see package
 // session), and anything about the access token beyond at_hash: an API
 // checks its access tokens itself (package middleware).

@@ -1,6 +1,8 @@
 package rp
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -27,25 +29,36 @@ const maxSIDLength = 1024
 // browser's session seldom happens: the logout list is what ends it.
 func (rp *RP) FrontchannelLogout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	status, msg, err := rp.frontchannelLogout(w, r)
+	rp.cfg.Hooks.frontchannelLogout(r.Context(), err)
+	if err != nil {
+		http.Error(w, msg, status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, "<!doctype html><title>Signed out</title><p>Signed out.</p>\n")
+}
+
+// frontchannelLogout checks and applies a front-channel logout request; on
+// failure it returns the status and the text to answer, and the error.
+func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request) (status int, msg string, err error) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return http.StatusMethodNotAllowed, "method not allowed", fmt.Errorf("rp: front-channel logout: method %s, want GET", r.Method)
 	}
 	q := r.URL.Query()
 	iss, sid := q.Get("iss"), q.Get("sid")
 	switch {
 	case iss != rp.meta.Issuer:
-		http.Error(w, "iss is missing or not this app's provider", http.StatusBadRequest)
-		return
+		msg = "iss is missing or not this app's provider"
+		return http.StatusBadRequest, msg, errors.New("rp: front-channel logout: " + msg)
 	case sid == "" || len(sid) > maxSIDLength:
-		http.Error(w, "sid is missing or too long", http.StatusBadRequest)
-		return
+		msg = "sid is missing or too long"
+		return http.StatusBadRequest, msg, errors.New("rp: front-channel logout: " + msg)
 	}
 	if _, err := rp.endSessions(r.Context(), sid, ""); err != nil {
 		rp.log.Warn("rp: front-channel logout", "err", err)
-		http.Error(w, "logout failed", http.StatusInternalServerError)
-		return
+		return http.StatusInternalServerError, "logout failed", fmt.Errorf("rp: front-channel logout: %w", err)
 	}
 	// loadSession no longer accepts the session: read it directly.
 	if s, err := rp.cfg.Sessions.Get(r, rp.cfg.SessionName); err == nil && !s.IsNew {
@@ -55,6 +68,5 @@ func (rp *RP) FrontchannelLogout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = io.WriteString(w, "<!doctype html><title>Signed out</title><p>Signed out.</p>\n")
+	return http.StatusOK, "", nil
 }

@@ -41,7 +41,7 @@ func (rp *RP) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := rp.client.AuthCodeURL(r.Context(), opts...)
 	if err != nil {
-		rp.fail(w, r, http.StatusBadGateway, fmt.Errorf("rp: start login: %w", err))
+		rp.failLogin(w, r, http.StatusBadGateway, atStep(ReasonStart, fmt.Errorf("rp: start login: %w", err)))
 		return
 	}
 	t := transaction{
@@ -54,9 +54,10 @@ func (rp *RP) Login(w http.ResponseWriter, r *http.Request) {
 		Expires:     rp.cfg.Now().Add(transactionTTL).Unix(),
 	}
 	if err := rp.saveTransaction(w, r, t); err != nil {
-		rp.fail(w, r, http.StatusInternalServerError, err)
+		rp.failLogin(w, r, http.StatusInternalServerError, atStep(ReasonStart, err))
 		return
 	}
+	rp.cfg.Hooks.loginStarted(r.Context())
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, ar.URL, http.StatusFound)
 }
@@ -77,19 +78,20 @@ func (rp *RP) prompt() []string {
 func (rp *RP) Callback(w http.ResponseWriter, r *http.Request) {
 	params, err := callbackParams(w, r)
 	if err != nil {
-		rp.fail(w, r, http.StatusBadRequest, err)
+		rp.failLogin(w, r, http.StatusBadRequest, atStep(ReasonRequest, err))
 		return
 	}
 	u, returnTo, err := rp.completeLogin(r.Context(), w, r, params)
 	if err != nil {
 		rp.log.Info("rp: login failed", "err", err)
-		rp.fail(w, r, statusFor(err), err)
+		rp.failLogin(w, r, statusFor(err), err)
 		return
 	}
 	if err := rp.startSession(w, r, u); err != nil {
-		rp.fail(w, r, http.StatusInternalServerError, err)
+		rp.failLogin(w, r, http.StatusInternalServerError, atStep(ReasonSession, err))
 		return
 	}
+	rp.cfg.Hooks.loginSucceeded(r.Context())
 	rp.log.Debug("rp: login", "sub", u.Subject)
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
@@ -114,7 +116,7 @@ func callbackParams(w http.ResponseWriter, r *http.Request) (url.Values, error) 
 func (rp *RP) completeLogin(ctx context.Context, w http.ResponseWriter, r *http.Request, params url.Values) (*sessionData, string, error) {
 	t, err := rp.takeTransaction(w, r, params.Get("state"))
 	if err != nil {
-		return nil, "", err
+		return nil, "", atStep(ReasonState, err)
 	}
 	if t.Issuer != rp.meta.Issuer {
 		return nil, "", fmt.Errorf("%w: the login was started with %q", ErrIssuerMismatch, t.Issuer)
@@ -125,11 +127,11 @@ func (rp *RP) completeLogin(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil, "", fmt.Errorf("%w: %w", ErrIssuerMismatch, err)
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", atStep(ReasonRequest, err)
 	}
 	tok, err := rp.client.Exchange(ctx, code, ar)
 	if err != nil {
-		return nil, "", err
+		return nil, "", atStep(ReasonTokenEndpoint, err)
 	}
 	if tok.IDToken == "" {
 		return nil, "", fmt.Errorf("%w: the token response has no id_token", ErrInvalidIDToken)
@@ -141,7 +143,7 @@ func (rp *RP) completeLogin(ctx context.Context, w http.ResponseWriter, r *http.
 	claims := maps.Clone(idt.claims.all)
 	if rp.cfg.FetchUserinfo {
 		if err := rp.mergeUserinfo(ctx, tok.AccessToken, idt.claims.Subject, claims); err != nil {
-			return nil, "", err
+			return nil, "", atStep(ReasonUserinfo, err)
 		}
 	}
 	return newSessionData(idt, claims, tok), t.ReturnTo, nil
@@ -182,6 +184,8 @@ func statusFor(err error) int {
 	return http.StatusBadRequest
 }
 
-func (rp *RP) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+// failLogin reports a failed login to the hooks and renders the error page.
+func (rp *RP) failLogin(w http.ResponseWriter, r *http.Request, status int, err error) {
+	rp.cfg.Hooks.loginFailed(r.Context(), err)
 	rp.cfg.ErrorPage(w, r, status, err)
 }

@@ -52,6 +52,9 @@ func (rp *RP) Logout(w http.ResponseWriter, r *http.Request) {
 			rp.log.Warn("rp: delete session at logout", "err", err)
 		}
 	}
+	if ok {
+		rp.cfg.Hooks.loggedOut(r.Context())
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if rp.meta.EndSessionEndpoint == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)

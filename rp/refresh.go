@@ -72,6 +72,7 @@ func (f *refresher) refresh(ctx context.Context, rp *RP, rt string) (*client.Tok
 		// The refresh serves every waiter: one caller giving up must not
 		// cancel it. It is bounded by the HTTP client's timeout.
 		tok, err := rp.client.Refresh(context.WithoutCancel(ctx), rt)
+		rp.cfg.Hooks.refreshed(ctx, err)
 		if err != nil {
 			return nil, err
 		}
@@ -341,6 +342,7 @@ func (rp *RP) lockedGrant(ctx context.Context, rt string) (*client.Token, error)
 		rt = prev.RefreshToken
 	}
 	tok, err := rp.client.Refresh(ctx, rt)
+	rp.cfg.Hooks.refreshed(ctx, err)
 	if err != nil {
 		return nil, err
 	}

@@ -113,6 +113,9 @@ type Config struct {
 	Leeway time.Duration
 	// Logger receives debug and warning logs. Nil means none.
 	Logger *slog.Logger
+	// Hooks observe logins, refreshes and logouts, e.g. for metrics. The
+	// zero value observes nothing.
+	Hooks Hooks
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// ErrorPage renders login failures. Nil means a plain HTML page.
