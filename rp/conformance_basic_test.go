@@ -59,6 +59,8 @@ func basicPlan(t testing.TB) []conformanceCase {
 		{name: "rp-token_endpoint-private_key_jwt", client: privateKeyJWTClient(key), edit: privateKeyJWTConfig(key), check: checkPrivateKeyJWT},
 		{name: "rp-id_token-aud", faults: withClaims(func(c map[string]any) { c["aud"] = "another-client" }),
 			stage: refuseIDToken, want: rp.ErrInvalidIDToken},
+		{name: "rp-token_type-unknown", faults: withFaults(oidctest.Faults{TokenResponse: func(b map[string]any) { b["token_type"] = "N_A" }}),
+			stage: refuseIDToken, want: client.ErrMalformedResponse},
 		{name: "rp-id_token-kid-absent-single-jwks", faults: kidAbsent(false), check: checkNoKid},
 		{name: "rp-id_token-kid-absent-multiple-jwks", faults: kidAbsent(true), check: checkNoKid},
 		{name: "rp-id_token-sig-none", faults: withHeader(func(h map[string]any) { h["alg"] = "none"; delete(h, "kid") }),

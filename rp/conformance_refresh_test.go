@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyway-go/keyway/client"
 	"github.com/keyway-go/keyway/oidctest"
 	"github.com/keyway-go/keyway/rp"
 )
@@ -18,7 +19,9 @@ type refreshCase struct {
 	name   string
 	edit   func(*rp.Config)
 	claims func(c map[string]any)
-	want   error
+	// response, if set, edits the refresh's token response.
+	response func(b map[string]any)
+	want     error
 }
 
 func refreshPlan() []refreshCase {
@@ -34,6 +37,10 @@ func refreshPlan() []refreshCase {
 			claims: func(c map[string]any) { c["aud"] = []string{"app", "api"} }, want: rp.ErrInvalidIDToken},
 		{name: "oidcc-client-test-refresh-token-invalid-azp", claims: func(c map[string]any) { c["azp"] = "another-client" },
 			want: rp.ErrInvalidIDToken},
+		{name: "refresh-azp-removed", claims: func(c map[string]any) { delete(c, "azp") },
+			want: rp.ErrInvalidIDToken},
+		{name: "refresh-token_type-unknown", claims: func(map[string]any) {},
+			response: func(b map[string]any) { b["token_type"] = "N_A" }, want: client.ErrMalformedResponse},
 	}
 }
 
@@ -60,7 +67,11 @@ func (c refreshCase) test(t *testing.T) {
 	b := newBrowser(t)
 	a.loginWith(t, b, false)
 	original := jwtClaims(t, spy.last(t, "id_token"))
-	a.op.SetFaults(oidctest.Faults{TokenResponse: spy.record, IDTokenClaims: c.claims})
+	edit := spy.record
+	if c.response != nil {
+		edit = func(b map[string]any) { c.response(b); spy.record(b) }
+	}
+	a.op.SetFaults(oidctest.Faults{TokenResponse: edit, IDTokenClaims: c.claims})
 	clk.Advance(2 * time.Minute)
 	a.op.ResetRequests()
 	tok, err := a.accessToken(t, b)

@@ -284,7 +284,7 @@ func checkRefreshed(c, orig *idClaims) error {
 		return fmt.Errorf("%w: refreshed ID token has another sub", ErrInvalidIDToken)
 	case !slices.Equal(sorted(c.aud), sorted(orig.aud)):
 		return fmt.Errorf("%w: refreshed ID token has another aud", ErrInvalidIDToken)
-	case c.AZP != orig.AZP && c.AZP != "" && orig.AZP != "":
+	case c.AZP != orig.AZP: // added, removed or changed
 		return fmt.Errorf("%w: refreshed ID token has another azp", ErrInvalidIDToken)
 	case orig.AuthTime != nil && c.AuthTime != nil && *c.AuthTime != *orig.AuthTime:
 		return fmt.Errorf("%w: refreshed ID token has another auth_time", ErrInvalidIDToken)

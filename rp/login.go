@@ -130,6 +130,9 @@ func (rp *RP) completeLogin(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil, "", atStep(ReasonRequest, err)
 	}
 	tok, err := rp.client.Exchange(ctx, code, ar)
+	if err == nil {
+		err = checkTokenType(tok)
+	}
 	if err != nil {
 		return nil, "", atStep(ReasonTokenEndpoint, err)
 	}
@@ -188,4 +191,15 @@ func statusFor(err error) int {
 func (rp *RP) failLogin(w http.ResponseWriter, r *http.Request, status int, err error) {
 	rp.cfg.Hooks.loginFailed(r.Context(), err)
 	rp.cfg.ErrorPage(w, r, status, err)
+}
+
+// checkTokenType refuses a token response whose token_type is not Bearer
+// (OpenID Connect Core §3.1.3.3; RFC 6749 §7.1: a client must not use a
+// token of a type it does not understand), before the access token is
+// sent anywhere.
+func checkTokenType(tok *client.Token) error {
+	if !strings.EqualFold(tok.TokenType, "Bearer") {
+		return fmt.Errorf("%w: token_type %q is not Bearer", client.ErrMalformedResponse, tok.TokenType)
+	}
+	return nil
 }

@@ -371,6 +371,9 @@ func (rp *RP) fresh(accessToken string, expiry time.Time, lifetime int64) bool {
 
 // applyRefresh verifies a refresh's ID token (Core §12.2) and updates d.
 func (rp *RP) applyRefresh(ctx context.Context, d *sessionData, tok *client.Token) error {
+	if err := checkTokenType(tok); err != nil {
+		return err
+	}
 	if tok.IDToken != "" {
 		orig, err := rp.verifier.parseTrusted(d.IDToken)
 		if err != nil {
@@ -389,9 +392,7 @@ func (rp *RP) applyRefresh(ctx context.Context, d *sessionData, tok *client.Toke
 	if tok.RefreshToken != "" {
 		d.RefreshToken = tok.RefreshToken
 	}
-	if tok.TokenType != "" {
-		d.TokenType = tok.TokenType
-	}
+	d.TokenType = tok.TokenType
 	d.Expiry = tok.Expiry
 	d.Lifetime = tok.ExpiresIn
 	return nil
