@@ -33,6 +33,7 @@ type Claims struct {
 	azpIsString  bool
 	idTokenClaim string // the first of idTokenClaims present, or ""
 	hasCnf       bool
+	jkt          string // cnf.jkt when cnf is an object and jkt a string
 
 	rawOnce sync.Once
 	raw     map[string]any // decoded from payload by the first Get
@@ -77,6 +78,12 @@ func (c *Claims) NotBefore() time.Time { return c.notBefore }
 
 // IssuedAt is the iat claim; the zero Time when absent.
 func (c *Claims) IssuedAt() time.Time { return c.issuedAt }
+
+// DPoPThumbprint is the cnf.jkt claim (RFC 9449 §6.1): the base64url
+// SHA-256 thumbprint (RFC 7638) of the key the token is bound to. Empty
+// when the token has no cnf object with a jkt string. A token Check
+// accepted with the DPoP scheme always has one, matching its proof's key.
+func (c *Claims) DPoPThumbprint() string { return c.jkt }
 
 // Get returns the claim name as encoding/json decodes it into an any:
 // string, float64, bool, nil, []any or map[string]any. The value is shared
@@ -215,7 +222,24 @@ func (c *Claims) readRegistered(m *claimMembers) error {
 		}
 	}
 	c.hasCnf = m.cnf != ""
+	c.jkt = confirmationThumbprint(m.cnf)
 	return nil
+}
+
+// confirmationThumbprint returns the jkt string of cnf, the JSON text of
+// the cnf claim, or "" when cnf is not an object with a jkt string. Like
+// every name, jkt is case-sensitive and counts with its last value.
+func confirmationThumbprint(cnf string) string {
+	if cnf == "" || cnf[0] != '{' {
+		return ""
+	}
+	var jkt string
+	readObject(cnf, func(name, value string) {
+		if name == "jkt" {
+			jkt, _ = jsonString(value)
+		}
+	})
+	return jkt
 }
 
 // stringList reads v, the JSON text of a claim that is a string or an

@@ -13,13 +13,14 @@ import (
 // %q; the HTTP responses written by Validator.WriteError never do.
 var (
 	// ErrNoToken: the request carries no access token: no Authorization
-	// header (or one with another scheme than Bearer) and no token cookie.
-	// WriteError answers 401 with a bare Bearer challenge.
+	// header (or one with another scheme than Bearer and DPoP) and no
+	// token cookie. WriteError answers 401 with bare challenges.
 	ErrNoToken = errors.New("middleware: no access token")
 
 	// ErrInvalidRequest: the request is malformed: more than one
 	// Authorization header, an access_token query parameter, or a Bearer
-	// credential without a token. WriteError answers 400 invalid_request.
+	// or DPoP credential without a token. WriteError answers 400
+	// invalid_request.
 	ErrInvalidRequest = errors.New("middleware: invalid request")
 
 	// ErrMalformed: the token is not a compact JWS this package reads: too
@@ -60,8 +61,38 @@ var (
 
 	// ErrSenderConstrained: the token is bound to a key or certificate (it
 	// has a cnf claim, RFC 7800, e.g. cnf.jkt for DPoP) and was presented as
-	// a plain bearer token. Proof-of-possession is not supported yet.
+	// a plain bearer token, to Verify or with the Bearer scheme; or
+	// Config.DPoP.Required is set and a token came with the Bearer scheme
+	// or in the cookie. The client must present it with the DPoP scheme and
+	// a proof. WriteError answers 401 invalid_token.
 	ErrSenderConstrained = errors.New("middleware: sender-constrained token presented as a bearer token")
+
+	// ErrInvalidDPoPProof: the request has the DPoP scheme and its DPoP
+	// proof (RFC 9449 §4.3) is missing, repeated, malformed, not signed by
+	// its jwk, made for another method, URL, time or access token, or
+	// replayed. WriteError answers 401 with error="invalid_dpop_proof" in
+	// the DPoP challenge.
+	ErrInvalidDPoPProof = errors.New("middleware: invalid DPoP proof")
+
+	// ErrUseDPoPNonce: Config.DPoP.NonceKey is set and the DPoP proof has
+	// no nonce, or one that is not current (RFC 9449 §9). The client
+	// retries with the nonce of the DPoP-Nonce header WriteError sends
+	// with its 401 error="use_dpop_nonce".
+	ErrUseDPoPNonce = errors.New("middleware: DPoP nonce required")
+
+	// ErrDPoPBinding: a token presented with the DPoP scheme is not bound
+	// to the proof's key: it has no cnf.jkt, or its cnf.jkt is not the RFC
+	// 7638 thumbprint of the proof's jwk. WriteError answers 401 with
+	// error="invalid_token" in the DPoP challenge (RFC 9449 §7.1).
+	ErrDPoPBinding = errors.New("middleware: access token not bound to the DPoP proof key")
+
+	// ErrReplayCacheFailed: the DPoP replay cache (Config.DPoP.ReplayCache)
+	// failed or timed out, or the default in-memory one is full of
+	// unexpired proofs, so a proof cannot be known to be fresh and is
+	// refused (fail closed). Retrying later may succeed. WriteError answers
+	// 503 temporarily_unavailable, without a challenge: the client's
+	// credentials are not at fault.
+	ErrReplayCacheFailed = errors.New("middleware: DPoP replay cache unavailable")
 
 	// ErrInsufficientScope: the token is valid but lacks a scope or claim a
 	// route requires (RequireScope, RequireClaims). WriteError answers 403
@@ -89,4 +120,6 @@ var (
 	errTwoAuthorizations = fmt.Errorf("%w: more than one Authorization header", ErrInvalidRequest)
 	errTokenInQuery      = fmt.Errorf("%w: access token in the query string", ErrInvalidRequest)
 	errEmptyBearer       = fmt.Errorf("%w: Bearer credential without a token", ErrInvalidRequest)
+	errEmptyDPoP         = fmt.Errorf("%w: DPoP credential without a token", ErrInvalidRequest)
+	errBearerRefused     = fmt.Errorf("%w: the Bearer scheme is not accepted (DPoP is required)", ErrSenderConstrained)
 )

@@ -86,11 +86,11 @@ func TestHandler(t *testing.T) {
 			r.SetBasicAuth("app", "secret")
 			return r
 		}, noToken},
-		{"DPoP scheme", func() *http.Request {
+		{"DPoP scheme without a proof", func() *http.Request {
 			r := request("/", "")
 			r.Header.Set("Authorization", "DPoP "+good)
 			return r
-		}, noToken},
+		}, want{http.StatusUnauthorized, "Bearer", "invalid_dpop_proof", ""}}, // the error is in the DPoP challenge
 		{"empty Authorization", func() *http.Request {
 			r := request("/", "")
 			r.Header.Set("Authorization", "")
@@ -251,7 +251,7 @@ func TestHandlerNeverEchoesToken(t *testing.T) {
 func TestChallengeQuoting(t *testing.T) {
 	t.Parallel()
 	v := &Validator{metadata: &metadataDoc{url: "https://api.example.com/.well-known/oauth-protected-resource"}}
-	got := v.challenge(describe(ErrInsufficientScope), "ad\"m\\in\r\nx é")
+	got := v.challenge("Bearer", describe(ErrInsufficientScope), "ad\"m\\in\r\nx é", "")
 	want := `Bearer error="insufficient_scope", scope="adminx ", error_description="the access token does not grant access to this resource", ` +
 		`resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"`
 	if got != want {

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// The claim rules of an access token, steps 5 to 9 of Verify. Each fails
-// with its sentinel and quotes the offending value (escaped) for logs.
+// The claim rules of an access token, steps 5 to 8 of Verify, and the
+// rule of how it is presented (step 10). Each fails with its sentinel and
+// quotes the offending value (escaped) for logs.
 
 func (v *Validator) checkIssuer(c *Claims) (*keySet, error) {
 	if ks, ok := v.issuers[c.issuer]; ok && c.issuer != "" {
@@ -19,7 +20,7 @@ func (v *Validator) checkIssuer(c *Claims) (*keySet, error) {
 	return nil, fmt.Errorf("%w: %q", ErrInvalidIssuer, c.issuer)
 }
 
-// checkClaims runs steps 6 to 9 of Verify.
+// checkClaims runs steps 6 to 8 of Verify.
 func (v *Validator) checkClaims(c *Claims, h header, now time.Time) error {
 	if err := v.checkAudience(c); err != nil {
 		return err
@@ -27,10 +28,7 @@ func (v *Validator) checkClaims(c *Claims, h header, now time.Time) error {
 	if err := v.checkTime(c, now); err != nil {
 		return err
 	}
-	if err := v.checkType(c, h); err != nil {
-		return err
-	}
-	return checkConfirmation(c)
+	return v.checkType(c, h)
 }
 
 func (v *Validator) checkAudience(c *Claims) error {
@@ -78,9 +76,23 @@ func (v *Validator) checkType(c *Claims, h header) error {
 	return nil
 }
 
-func checkConfirmation(c *Claims) error {
-	if c.hasCnf {
-		return ErrSenderConstrained
+// Confirmation errors, made once.
+var (
+	errBoundAsBearer = fmt.Errorf("%w: the token has a cnf claim", ErrSenderConstrained)
+	errNotDPoPBound  = fmt.Errorf("%w: the token has no cnf.jkt", ErrDPoPBinding)
+)
+
+// checkConfirmation applies the cnf claim (RFC 7800) to how the token was
+// presented. It runs after every other step, on cached tokens too, since
+// the same token may come with either scheme: as a bearer token (dpop
+// false) it must have no cnf at all; with the DPoP scheme it must have a
+// cnf.jkt, which checkDPoP then compares with the proof's key.
+func checkConfirmation(c *Claims, dpop bool) error {
+	switch {
+	case !dpop && c.hasCnf:
+		return errBoundAsBearer
+	case dpop && c.jkt == "":
+		return errNotDPoPBound
 	}
 	return nil
 }

@@ -77,6 +77,22 @@ type Config struct {
 	// token that is present is still verified, and refused if bad.
 	OptionalPatterns []string
 
+	// DPoP configures the DPoP scheme (RFC 9449): tokens bound to a
+	// client's key (cnf.jkt) presented with "Authorization: DPoP" and a
+	// proof of possession in the DPoP header. The zero value accepts them
+	// beside Bearer tokens, with the defaults DPoPConfig states.
+	DPoP DPoPConfig
+
+	// Introspection, when set, accepts opaque access tokens too: a token
+	// that is not JWT-shaped (three base64url segments) is checked by
+	// RFC 7662 introspection at Issuer's authorization server, which
+	// Issuer must then name, instead of being refused with ErrMalformed.
+	// JWT-shaped tokens are still verified with the key sets; Issuer's
+	// key set is fetched as always, so a server that publishes none makes
+	// JWTs fail with ErrUnknownKey and logs failed fetches. nil means
+	// opaque tokens are refused.
+	Introspection *Introspection
+
 	// ResourceMetadata, when set, is served by MetadataRoute (RFC 9728)
 	// and its URL is sent in challenges as resource_metadata.
 	ResourceMetadata *ResourceMetadata
@@ -153,9 +169,14 @@ type Validator struct {
 	metadata     *metadataDoc
 	errorHandler func(http.ResponseWriter, *http.Request, error)
 	cache        *tokenCache
+	dpop         *dpopPolicy
 	logger       *slog.Logger
 	hooks        Hooks
 	now          func() time.Time
+
+	// introspection checks opaque tokens; nil without
+	// Config.Introspection.
+	introspection *introspector
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -195,6 +216,7 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 	}
 	steps := []func(*Config) error{
 		v.setAudiences, v.setAlgorithms, v.setOptional, v.setMetadata,
+		v.setDPoP,
 	}
 	for _, step := range steps {
 		if err := step(&cfg); err != nil {
@@ -207,6 +229,10 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 	}
 	v.cache = newTokenCache(cfg.CacheSize)
 	ctx, v.cancel = context.WithCancel(ctx)
+	if err := v.startIntrospection(ctx, cfg); err != nil {
+		v.cancel()
+		return nil, err
+	}
 	if err := v.startKeySets(ctx, cfg, issuers); err != nil {
 		v.cancel()
 		return nil, err
@@ -395,11 +421,13 @@ func (v *Validator) Close() error {
 //     with the leeway (ErrExpired, ErrInvalidClaims);
 //  8. type: typ at+jwt, or with AcceptJWTType JWT or none but not an ID
 //     token (ErrInvalidType);
-//  9. cnf: no confirmation claim, as sender-constrained tokens are not
-//     bearer tokens (ErrSenderConstrained);
-//  10. signature: with the issuer's key of that kid, whose alg and type fit
+//  9. signature: with the issuer's key of that kid, whose alg and type fit
 //     the algorithm (ErrUnknownKey, ErrInvalidSignature). Only an unknown
-//     kid can make Verify fetch the key set, and wait for it within ctx.
+//     kid can make Verify fetch the key set, and wait for it within ctx;
+//  10. cnf: no confirmation claim, as sender-constrained tokens are not
+//     bearer tokens (ErrSenderConstrained). This runs on cached tokens
+//     too: Check accepts a token with cnf.jkt under the DPoP scheme, with
+//     a proof, and the same token must still be refused here.
 //
 // Header members and claims are known by their exact names, after JSON
 // unescaping: "ALG", "Crit" or "ISS" are other, unknown names, which are
@@ -410,7 +438,18 @@ func (v *Validator) Close() error {
 // accepted when every step passes. Verify does not check scopes (see
 // RequireScope), sub, jti replay, or revocation.
 func (v *Validator) Verify(ctx context.Context, token string) (*Claims, error) {
+	return v.verifyAs(ctx, token, false)
+}
+
+// verifyAs is Verify for a token presented with the DPoP scheme (dpop
+// true: cnf.jkt required) or as a bearer token (no cnf allowed).
+func (v *Validator) verifyAs(ctx context.Context, token string, dpop bool) (*Claims, error) {
 	c, hit, err := v.verify(ctx, token)
+	if err == nil {
+		if err = checkConfirmation(c, dpop); err != nil {
+			c = nil
+		}
+	}
 	if v.hooks.Verified != nil {
 		v.hooks.Verified(hit, err)
 	}
@@ -420,6 +459,9 @@ func (v *Validator) Verify(ctx context.Context, token string) (*Claims, error) {
 func (v *Validator) verify(ctx context.Context, token string) (*Claims, bool, error) {
 	if len(token) > maxTokenBytes {
 		return nil, false, errTooLong
+	}
+	if v.introspection != nil && !jwtShaped(token) {
+		return v.introspect(ctx, token)
 	}
 	// The cache only holds tokens that passed every step, so a hit needs
 	// no format check, which would cost more than the lookup.
