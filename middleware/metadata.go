@@ -13,7 +13,10 @@ import (
 const wellKnownMetadata = "/.well-known/oauth-protected-resource"
 
 // ResourceMetadata is the OAuth 2.0 protected resource metadata of RFC
-// 9728, served by Validator.MetadataRoute. Only Resource is required.
+// 9728, served by Validator.MetadataRoute. Only Resource is required. The
+// served document also lists the DPoP proof algorithms accepted
+// (dpop_signing_alg_values_supported) and, with DPoPConfig.Required,
+// dpop_bound_access_tokens_required: true.
 type ResourceMetadata struct {
 	// Resource is the resource identifier: an https URL (http on a
 	// loopback host) without query or fragment, usually the audience
@@ -63,7 +66,11 @@ func (v *Validator) setMetadata(cfg *Config) error {
 		m.BearerMethodsSupported = []string{"header"}
 	}
 	m.AuthorizationServers = slices.Clone(m.AuthorizationServers)
-	body, err := json.Marshal(m)
+	body, err := json.Marshal(struct {
+		ResourceMetadata
+		DPoPAlgs     []string `json:"dpop_signing_alg_values_supported"`
+		DPoPRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
+	}{m, strings.Fields(v.dpop.algs), v.dpop.required})
 	if err != nil {
 		return fmt.Errorf("middleware: ResourceMetadata: %w", err)
 	}

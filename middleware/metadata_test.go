@@ -42,10 +42,11 @@ func TestMetadataRoute(t *testing.T) {
 			t.Fatalf("%s: %d %s", tc.resource, w.Code, w.Body)
 		}
 		want := map[string]any{
-			"resource":                 tc.resource,
-			"authorization_servers":    []any{"https://id.example.com", "https://other.example.com"},
-			"scopes_supported":         []any{"read", "admin"},
-			"bearer_methods_supported": []any{"header"},
+			"resource":                          tc.resource,
+			"authorization_servers":             []any{"https://id.example.com", "https://other.example.com"},
+			"scopes_supported":                  []any{"read", "admin"},
+			"bearer_methods_supported":          []any{"header"},
+			"dpop_signing_alg_values_supported": []any{"ES256", "RS256", "PS256", "EdDSA"},
 		}
 		got, _ := json.Marshal(doc)
 		wantJSON, _ := json.Marshal(want)
@@ -63,6 +64,29 @@ func TestMetadataRoute(t *testing.T) {
 		if got, want := w.Header().Get("WWW-Authenticate"), `Bearer resource_metadata="`+tc.url+`"`; got != want {
 			t.Errorf("challenge %q, want %q", got, want)
 		}
+	}
+}
+
+func TestMetadataDPoPRequired(t *testing.T) {
+	t.Parallel()
+	v, err := New(context.Background(), Config{
+		Issuer:           "https://id.example.com",
+		Audiences:        []string{"https://api.example.com"},
+		ResourceMetadata: &ResourceMetadata{Resource: "https://api.example.com"},
+		DPoP:             DPoPConfig{Required: true, Algorithms: []string{"EdDSA"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	_, h := v.MetadataRoute()
+	w := serve(h, httptest.NewRequest(http.MethodGet, "https://api.example.com/.well-known/oauth-protected-resource", nil))
+	var doc struct {
+		Algs     []string `json:"dpop_signing_alg_values_supported"`
+		Required bool     `json:"dpop_bound_access_tokens_required"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil || !doc.Required || len(doc.Algs) != 1 || doc.Algs[0] != "EdDSA" {
+		t.Errorf("metadata %s: want EdDSA only and DPoP required", w.Body)
 	}
 }
 

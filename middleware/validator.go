@@ -215,8 +215,8 @@ func New(ctx context.Context, cfg Config) (*Validator, error) {
 		v.errorHandler = v.WriteError
 	}
 	steps := []func(*Config) error{
-		v.setAudiences, v.setAlgorithms, v.setOptional, v.setMetadata,
-		v.setDPoP,
+		v.setAudiences, v.setAlgorithms, v.setOptional, v.setDPoP,
+		v.setMetadata, // after setDPoP: it lists the DPoP algorithms
 	}
 	for _, step := range steps {
 		if err := step(&cfg); err != nil {
