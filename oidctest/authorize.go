@@ -3,6 +3,7 @@ package oidctest
 import (
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,8 +44,9 @@ func (s *Server) parseAuthRequest(p url.Values) (authRequest, *authzError) {
 		maxAge:        -1,
 		acrValues:     p.Get("acr_values"),
 		resources:     p["resource"],
+		dpopJKT:       p.Get("dpop_jkt"),
 	}
-	if !contains(c.RedirectURIs, req.redirectURI) {
+	if !registeredRedirect(c.RedirectURIs, req.redirectURI) {
 		return req, &authzError{code: "invalid_request", description: "redirect_uri is not registered for this client"}
 	}
 	fail := func(code, desc string) (authRequest, *authzError) {
@@ -62,10 +64,11 @@ func (s *Server) parseAuthRequest(p url.Values) (authRequest, *authzError) {
 	case !validVerifierSyntax(req.codeChallenge) || len(req.codeChallenge) != 43:
 		return fail("invalid_request", "malformed code_challenge")
 	}
-	for _, r := range req.resources {
-		if u, err := url.Parse(r); err != nil || !u.IsAbs() || u.Fragment != "" {
-			return fail("invalid_target", "resource must be an absolute URI without fragment")
-		}
+	if !validResources(req.resources) {
+		return fail("invalid_target", "resource must be an absolute URI without fragment")
+	}
+	if req.dpopJKT != "" && !validThumbprint(req.dpopJKT) {
+		return fail("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")
 	}
 	if v := p.Get("max_age"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -258,6 +261,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req authReque
 		redirectURI:   req.redirectURI,
 		codeChallenge: req.codeChallenge,
 		expires:       s.now().Add(s.cfg.CodeTTL),
+		dpopJKT:       req.dpopJKT,
 	}
 	s.state.mu.Unlock()
 	s.respond(w, r, req, url.Values{"code": {code}})
@@ -297,6 +301,12 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST only")
 		return
 	}
+	s.setDPoPNonce(w)
+	jkt, derr := s.checkDPoP(r, s.Issuer+"/par", "")
+	if derr != nil {
+		dpopTokenError(w, derr)
+		return
+	}
 	c, ok := s.authenticateClient(w, r)
 	if !ok {
 		return
@@ -307,6 +317,14 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) {
 	}
 	params := cloneValues(r.PostForm)
 	params.Set("client_id", c.ID)
+	if jkt != "" {
+		// RFC 9449 §10.1: a proof at PAR binds the code to its key.
+		if params.Has("dpop_jkt") && params.Get("dpop_jkt") != jkt {
+			oauthError(w, http.StatusBadRequest, errInvalidDPoPProof, "dpop_jkt does not match the DPoP proof's key")
+			return
+		}
+		params.Set("dpop_jkt", jkt)
+	}
 	req, aerr := s.parseAuthRequest(params)
 	if aerr != nil {
 		oauthError(w, http.StatusBadRequest, aerr.code, aerr.description)
@@ -318,6 +336,12 @@ func (s *Server) par(w http.ResponseWriter, r *http.Request) {
 	s.state.par[uri] = &parEntry{req: req, expires: s.now().Add(ttl)}
 	s.state.mu.Unlock()
 	writeJSON(w, http.StatusCreated, map[string]any{"request_uri": uri, "expires_in": int(ttl.Seconds())})
+}
+
+// validThumbprint reports whether v is a base64url SHA-256 thumbprint.
+func validThumbprint(v string) bool {
+	b, err := b64.DecodeString(v)
+	return err == nil && len(b) == 32
 }
 
 // takePAR returns and forgets the pushed request uri for clientID.
@@ -384,3 +408,25 @@ label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.4rem}
 </body></html>
 `))
 )
+
+// registeredRedirect reports whether uri is one of registered, exactly, or
+// differs from a registered loopback IP redirect URI without a port only
+// by its port: native apps listen on a port they get at run time (RFC 8252
+// §7.3).
+func registeredRedirect(registered []string, uri string) bool {
+	if contains(registered, uri) {
+		return true
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.Port() == "" {
+		return false
+	}
+	if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
+		return false
+	}
+	u.Host = u.Hostname()
+	if strings.Contains(u.Host, ":") {
+		u.Host = "[" + u.Host + "]"
+	}
+	return contains(registered, u.String())
+}

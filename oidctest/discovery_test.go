@@ -31,6 +31,7 @@ func TestDiscoveryDocument(t *testing.T) {
 		"revocation_endpoint":                            iss + "/revoke",
 		"introspection_endpoint":                         iss + "/introspect",
 		"pushed_authorization_request_endpoint":          iss + "/par",
+		"device_authorization_endpoint":                  iss + "/device_authorization",
 		"require_pushed_authorization_requests":          false,
 		"authorization_response_iss_parameter_supported": true,
 		"backchannel_logout_supported":                   true,
@@ -38,10 +39,12 @@ func TestDiscoveryDocument(t *testing.T) {
 		"code_challenge_methods_supported":               []string{"S256"},
 		"response_types_supported":                       []string{"code"},
 		"response_modes_supported":                       []string{"query", "form_post"},
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
-		"id_token_signing_alg_values_supported":          []string{"RS256", "ES256", "EdDSA"},
+		"grant_types_supported": []string{"authorization_code", "refresh_token", "client_credentials",
+			"urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"},
+		"dpop_signing_alg_values_supported":     []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"},
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA"},
 	})
-	methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+	methods := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
 	for _, field := range []string{
 		"token_endpoint_auth_methods_supported",
 		"revocation_endpoint_auth_methods_supported",
@@ -49,6 +52,11 @@ func TestDiscoveryDocument(t *testing.T) {
 	} {
 		if got := stringList(t, doc[field]); !sameSet(got, methods) {
 			t.Errorf("%s = %v, want %v", field, got, methods)
+		}
+	}
+	for _, alg := range []string{"HS256", "HS384", "HS512", "RS256", "ES256"} {
+		if got := stringList(t, doc["token_endpoint_auth_signing_alg_values_supported"]); !slices.Contains(got, alg) {
+			t.Errorf("token_endpoint_auth_signing_alg_values_supported = %v, missing %s", got, alg)
 		}
 	}
 	scopes := stringList(t, doc["scopes_supported"])
@@ -134,7 +142,7 @@ func TestDiscoveryEndpointsAnswer(t *testing.T) {
 			for _, field := range []string{
 				"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
 				"end_session_endpoint", "revocation_endpoint", "introspection_endpoint",
-				"pushed_authorization_request_endpoint",
+				"pushed_authorization_request_endpoint", "device_authorization_endpoint",
 			} {
 				u := doc[field].(string)
 				if !strings.HasPrefix(u, srv.Issuer+"/") {

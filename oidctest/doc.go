@@ -6,9 +6,19 @@
 // endpoint that answers with RFC 9207's iss parameter (query or form_post),
 // pushed authorization requests, a token endpoint (authorization code with
 // PKCE S256 enforced, refresh tokens with rotation and reuse detection,
-// client credentials, RFC 9068 JWT access tokens with the RFC 8707 resource
-// as audience), userinfo, RP-initiated logout, revocation and
-// introspection, and it can send back-channel logout tokens.
+// client credentials, the RFC 8628 device authorization grant, RFC 8693
+// token exchange; RFC 9068 JWT access tokens with the RFC 8707 resource as
+// audience, or opaque ones), userinfo, RP-initiated logout, revocation and
+// introspection, and it can send back-channel logout tokens. Clients
+// authenticate with client_secret_basic, client_secret_post,
+// client_secret_jwt, private_key_jwt or not at all (public clients).
+//
+// DPoP (RFC 9449) works at the token, PAR and userinfo endpoints: a token
+// request with a valid proof gets tokens bound to the proof's key (cnf.jkt,
+// token_type DPoP), a public client's refresh token is bound too, dpop_jkt
+// binds an authorization code, and Config.DPoPNonce makes the server hand
+// out nonces. Device grants are approved with Server.ApproveDevice, or by
+// a user at the HTML page the verification_uri names.
 //
 //	srv := oidctest.NewServer(oidctest.Config{
 //		Clients: []oidctest.Client{{

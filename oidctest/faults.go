@@ -23,7 +23,8 @@ type Faults struct {
 	CorruptIDTokenSignature bool
 
 	// AccessTokenClaims and AccessTokenHeader edit JWT access tokens the
-	// same way.
+	// same way. Opaque access tokens are not edited, and introspection
+	// answers the claims as issued, before any edit.
 	AccessTokenClaims func(claims map[string]any)
 	AccessTokenHeader func(header map[string]any)
 

@@ -102,8 +102,11 @@ func TestIntrospectActive(t *testing.T) {
 			"iss":        srv.Issuer,
 			"aud":        "https://api.example.com/",
 			"iat":        now,
+			"nbf":        now,
+			"auth_time":  now,
 			"exp":        now + 300,
 			"scope":      defaultScope,
+			"jti":        verifyJWT(t, srv, tk.AccessToken)["jti"],
 		}
 		if keys, wantKeys := sortedKeys(got), sortedKeys(want); jsonString(keys) != jsonString(wantKeys) {
 			t.Errorf("fields %v, want %v", keys, wantKeys)

@@ -25,109 +25,13 @@ const (
 	EndpointRevoke     = "revoke"
 	EndpointIntrospect = "introspect"
 	EndpointPAR        = "par"
+	// EndpointDeviceAuthorization is the RFC 8628 device authorization
+	// endpoint, where a device asks for a device code and a user code.
+	EndpointDeviceAuthorization = "device_authorization"
+	// EndpointDevice is the HTML page where the user enters a user code
+	// and approves or denies the device.
+	EndpointDevice = "device"
 )
-
-// Config holds the server's settings. The zero value is usable: a demo user,
-// no clients, RS256 tokens, five-minute access and ID tokens.
-type Config struct {
-	// Users who can log in. Empty means DemoUser only. In auto-approve
-	// mode (Interactive false) the first user is logged in at once.
-	Users []User
-
-	// Clients registered at start; more can be added with AddClient.
-	Clients []Client
-
-	// Interactive shows an HTML login form at the authorization endpoint
-	// instead of approving the first user at once. The demo uses it.
-	Interactive bool
-
-	// SigningAlg signs ID, access and logout tokens: RS256 (default),
-	// ES256, EdDSA, or HS256 (ID tokens keyed with the client secret).
-	SigningAlg string
-
-	// IssuerPath is appended to the server URL to form the issuer, for
-	// tests of issuers with a path (e.g. "/tenant-a").
-	IssuerPath string
-
-	// Token lifetimes. Zero means 5 minutes for access and ID tokens,
-	// 24 hours for refresh tokens, 1 minute for codes and PAR requests.
-	AccessTokenTTL  time.Duration
-	IDTokenTTL      time.Duration
-	RefreshTokenTTL time.Duration
-	CodeTTL         time.Duration
-
-	// DefaultAudience is the aud of access tokens issued without an RFC
-	// 8707 resource parameter. Empty means the client ID.
-	DefaultAudience string
-
-	// RequirePAR makes pushed authorization requests mandatory and says
-	// so in the discovery document.
-	RequirePAR bool
-
-	// NoRefreshRotation keeps the same refresh token across refreshes.
-	// By default every refresh returns a new one and a reused old one
-	// revokes the whole family (reuse detection).
-	NoRefreshRotation bool
-
-	// Now is the server's clock; nil means time.Now.
-	Now func() time.Time
-
-	// HTTPClient posts back-channel logout tokens. Nil means a client
-	// with a 10-second timeout.
-	HTTPClient *http.Client
-}
-
-// User is an account at the server.
-type User struct {
-	Subject  string
-	Username string
-	Password string
-	// Claims are returned in ID tokens and from userinfo: name, email, …
-	Claims map[string]any
-}
-
-// DemoUser is the user a zero Config logs in.
-var DemoUser = User{
-	Subject:  "ada",
-	Username: "ada",
-	Password: "lovelace",
-	Claims: map[string]any{
-		"name":               "Ada Lovelace",
-		"given_name":         "Ada",
-		"family_name":        "Lovelace",
-		"preferred_username": "ada",
-		"email":              "ada@example.com",
-		"email_verified":     true,
-	},
-}
-
-// Client is a registered OAuth client.
-type Client struct {
-	ID     string
-	Secret string
-	// AuthMethod is the token endpoint authentication method:
-	// client_secret_basic, client_secret_post, private_key_jwt or none.
-	// Empty means client_secret_basic with a Secret, none without.
-	AuthMethod string
-	// JWKS holds the client's public keys for private_key_jwt.
-	JWKS jose.JSONWebKeySet
-	// RedirectURIs must match the redirect_uri of a request exactly.
-	RedirectURIs []string
-	// PostLogoutRedirectURIs are allowed post_logout_redirect_uri values.
-	PostLogoutRedirectURIs []string
-	// BackchannelLogoutURI receives logout tokens from SendBackchannelLogout.
-	BackchannelLogoutURI string
-}
-
-func (c Client) authMethod() string {
-	switch {
-	case c.AuthMethod != "":
-		return c.AuthMethod
-	case c.Secret != "":
-		return "client_secret_basic"
-	}
-	return "none"
-}
 
 // Request is one request the server received.
 type Request struct {
@@ -192,6 +96,10 @@ func newServer(cfg Config) (*Server, error) {
 	cfg.IDTokenTTL = orDefault(cfg.IDTokenTTL, 5*time.Minute)
 	cfg.RefreshTokenTTL = orDefault(cfg.RefreshTokenTTL, 24*time.Hour)
 	cfg.CodeTTL = orDefault(cfg.CodeTTL, time.Minute)
+	cfg.DeviceCodeTTL = orDefault(cfg.DeviceCodeTTL, 5*time.Minute)
+	cfg.DeviceInterval = orDefault(cfg.DeviceInterval, 5*time.Second)
+	cfg.DPoPProofWindow = orDefault(cfg.DPoPProofWindow, time.Minute)
+	cfg.DPoPNonceTTL = orDefault(cfg.DPoPNonceTTL, time.Minute)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -238,13 +146,16 @@ func (s *Server) Close() {
 // Client returns an HTTP client for talking to the server.
 func (s *Server) Client() *http.Client { return s.http.Client() }
 
-// AddClient registers c, replacing any client with the same ID.
+// AddClient registers c, replacing any client with the same ID. It fails
+// when c has no ID, an unknown AuthMethod, or lacks what its method needs:
+// a Secret for client_secret_basic, client_secret_post and
+// client_secret_jwt, JWKS for private_key_jwt.
 func (s *Server) AddClient(c Client) error {
 	if c.ID == "" {
 		return fmt.Errorf("oidctest: client needs an ID")
 	}
 	switch c.authMethod() {
-	case "client_secret_basic", "client_secret_post":
+	case "client_secret_basic", "client_secret_post", "client_secret_jwt":
 		if c.Secret == "" {
 			return fmt.Errorf("oidctest: client %q: %s needs a Secret", c.ID, c.authMethod())
 		}
@@ -328,15 +239,17 @@ func (s *Server) routes() http.Handler {
 	}{
 		p + "/.well-known/openid-configuration":       {EndpointDiscovery, s.discovery},
 		"/.well-known/oauth-authorization-server" + p: {EndpointDiscovery, s.discovery},
-		p + "/jwks":        {EndpointJWKS, s.jwksHandler},
-		p + "/authorize":   {EndpointAuthorize, s.authorize},
-		p + "/login":       {EndpointLogin, s.login},
-		p + "/token":       {EndpointToken, s.token},
-		p + "/userinfo":    {EndpointUserinfo, s.userinfo},
-		p + "/end_session": {EndpointEndSession, s.endSession},
-		p + "/revoke":      {EndpointRevoke, s.revoke},
-		p + "/introspect":  {EndpointIntrospect, s.introspect},
-		p + "/par":         {EndpointPAR, s.par},
+		p + "/jwks":                 {EndpointJWKS, s.jwksHandler},
+		p + "/authorize":            {EndpointAuthorize, s.authorize},
+		p + "/login":                {EndpointLogin, s.login},
+		p + "/token":                {EndpointToken, s.token},
+		p + "/userinfo":             {EndpointUserinfo, s.userinfo},
+		p + "/end_session":          {EndpointEndSession, s.endSession},
+		p + "/revoke":               {EndpointRevoke, s.revoke},
+		p + "/introspect":           {EndpointIntrospect, s.introspect},
+		p + "/par":                  {EndpointPAR, s.par},
+		p + "/device_authorization": {EndpointDeviceAuthorization, s.deviceAuthorization},
+		p + "/device":               {EndpointDevice, s.devicePage},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)

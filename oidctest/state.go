@@ -19,6 +19,7 @@ type authRequest struct {
 	maxAge        int // -1 when absent
 	acrValues     string
 	resources     []string
+	dpopJKT       string // RFC 9449 §10: the key the code must be redeemed with
 }
 
 // grant is what a code or refresh token stands for.
@@ -41,20 +42,35 @@ type codeEntry struct {
 	expires       time.Time
 	used          bool
 	family        string // the family of the tokens issued from this code
+	dpopJKT       string // thumbprint the redeeming proof's key must have
 }
 
 type refreshEntry struct {
 	grant
 	expires time.Time
-	used    bool // rotated away: presenting it again is reuse
+	used    bool   // rotated away: presenting it again is reuse
+	jkt     string // DPoP key a public client must prove to refresh
 }
 
+// accessEntry records an access token with everything its JWT form
+// carries, so that introspection can answer for opaque tokens too.
 type accessEntry struct {
 	grant
 	aud     []string
 	expires time.Time
 	issued  time.Time
+	jti     string
+	jkt     string         // DPoP key thumbprint (cnf.jkt), "" when unbound
+	act     map[string]any // RFC 8693 actor, nil unless exchanged
+	opaque  bool
 	revoked bool
+}
+
+func (e *accessEntry) tokenType() string {
+	if e.jkt != "" {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 // pendingLogin is an interactive login waiting for the user's password.
@@ -84,7 +100,11 @@ type grantStore struct {
 	pending       map[string]pendingLogin // interactive logins in progress
 	sessions      map[string]*opSession   // by sid
 	idTokens      map[string]string       // ID token → client ID
-	assertionJTIs map[string]time.Time    // private_key_jwt replay cache
+	assertionJTIs map[string]time.Time    // client assertion replay cache
+	devices       map[string]*deviceEntry // by device code
+	userCodes     map[string]string       // normalized user code → device code
+	dpopJTIs      map[string]time.Time    // jkt+jti → when it may be forgotten
+	dpopNonce     nonceState
 }
 
 func newGrantStore() *grantStore {
@@ -98,6 +118,9 @@ func newGrantStore() *grantStore {
 		sessions:      make(map[string]*opSession),
 		idTokens:      make(map[string]string),
 		assertionJTIs: make(map[string]time.Time),
+		devices:       make(map[string]*deviceEntry),
+		userCodes:     make(map[string]string),
+		dpopJTIs:      make(map[string]time.Time),
 	}
 }
 

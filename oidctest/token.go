@@ -2,18 +2,16 @@ package oidctest
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
-
-	jose "github.com/go-jose/go-jose/v4"
 )
 
-const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+// Grant types beyond RFC 6749's.
+const (
+	grantTypeDeviceCode    = "urn:ietf:params:oauth:grant-type:device_code"
+	grantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
 
 // token is the token endpoint.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -21,23 +19,39 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST only")
 		return
 	}
+	s.setDPoPNonce(w)
+	// The proof is checked before the client authenticates, so that a
+	// retry with the server's nonce can reuse a one-time client assertion.
+	jkt, derr := s.checkDPoP(r, s.Issuer+"/token", "")
+	if derr != nil {
+		dpopTokenError(w, derr)
+		return
+	}
 	c, ok := s.authenticateClient(w, r)
 	if !ok {
 		return
 	}
+	if c.DPoPBoundAccessTokens && jkt == "" {
+		oauthError(w, http.StatusBadRequest, errInvalidDPoPProof, "a DPoP proof is required for this client")
+		return
+	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case "authorization_code":
-		s.codeGrant(w, r, c)
+		s.codeGrant(w, r, c, jkt)
 	case "refresh_token":
-		s.refreshGrant(w, r, c)
+		s.refreshGrant(w, r, c, jkt)
 	case "client_credentials":
-		s.clientCredentialsGrant(w, r, c)
+		s.clientCredentialsGrant(w, r, c, jkt)
+	case grantTypeDeviceCode:
+		s.deviceCodeGrant(w, r, c, jkt)
+	case grantTypeTokenExchange:
+		s.tokenExchangeGrant(w, r, c, jkt)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type "+gt)
 	}
 }
 
-func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, c Client) {
+func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, c Client, jkt string) {
 	code := r.PostForm.Get("code")
 	s.state.mu.Lock()
 	e, ok := s.state.codes[code]
@@ -60,12 +74,12 @@ func (s *Server) codeGrant(w http.ResponseWriter, r *http.Request, c Client) {
 	case reused:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "code was already used")
 	default:
-		s.redeemCode(w, r, c, e)
+		s.redeemCode(w, r, c, e, jkt)
 	}
 }
 
 // redeemCode checks a first-time code redemption and issues tokens.
-func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c Client, e *codeEntry) {
+func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c Client, e *codeEntry, jkt string) {
 	verifier := r.PostForm.Get("code_verifier")
 	sum := sha256.Sum256([]byte(verifier))
 	switch {
@@ -87,6 +101,10 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c Client, e 
 	case b64.EncodeToString(sum[:]) != e.codeChallenge:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier does not match code_challenge")
 		return
+	case e.dpopJKT != "" && jkt != e.dpopJKT:
+		// RFC 9449 §10: the code is bound to the dpop_jkt of the request.
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "code is bound to another DPoP key (dpop_jkt)")
+		return
 	}
 	g := e.grant
 	aud, ok := narrowResources(g.resources, r.PostForm["resource"])
@@ -95,15 +113,15 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, c Client, e 
 		return
 	}
 	g.family = e.family
-	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true})
+	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true, jkt: jkt})
 }
 
-func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, c Client) {
+func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, c Client, jkt string) {
 	rt := r.PostForm.Get("refresh_token")
 	now := s.now()
 	s.state.mu.Lock()
 	e, ok := s.state.refresh[rt]
-	var problem string
+	code, problem := "invalid_grant", ""
 	switch {
 	case !ok:
 		problem = "unknown refresh token"
@@ -118,8 +136,11 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, c Client) 
 		problem = "refresh token was already used; the grant is revoked"
 	case !now.Before(e.expires):
 		problem = "refresh token expired"
+	case e.jkt != "" && jkt == "":
+		code, problem = errInvalidDPoPProof, "refresh token is DPoP-bound: a DPoP proof is required"
+	case e.jkt != "" && jkt != e.jkt:
+		problem = "refresh token is bound to another DPoP key"
 	}
-	code := "invalid_grant"
 	var g grant
 	var aud []string
 	if problem == "" {
@@ -135,7 +156,7 @@ func (s *Server) refreshGrant(w http.ResponseWriter, r *http.Request, c Client) 
 		oauthError(w, http.StatusBadRequest, code, problem)
 		return
 	}
-	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true, refreshed: rt})
+	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: aud, user: true, refreshed: rt, jkt: jkt})
 }
 
 // narrowGrant applies the scope and resource parameters of a refresh
@@ -158,20 +179,29 @@ func narrowGrant(g grant, form url.Values) (narrowed grant, aud []string, code, 
 	return g, aud, "", ""
 }
 
-func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, c Client) {
+func (s *Server) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, c Client, jkt string) {
 	if c.authMethod() == "none" {
 		oauthError(w, http.StatusBadRequest, "unauthorized_client", "public clients cannot use client_credentials")
 		return
 	}
 	resources := r.PostForm["resource"]
-	for _, res := range resources {
-		if u, err := url.Parse(res); err != nil || !u.IsAbs() || u.Fragment != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_target", "resource must be an absolute URI without fragment")
-			return
-		}
+	if !validResources(resources) {
+		oauthError(w, http.StatusBadRequest, "invalid_target", "resource must be an absolute URI without fragment")
+		return
 	}
 	g := grant{clientID: c.ID, subject: c.ID, scope: r.PostForm.Get("scope"), resources: resources}
-	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: resources})
+	s.issueAndRespond(w, issueRequest{client: c, grant: g, aud: resources, jkt: jkt})
+}
+
+// validResources reports whether every RFC 8707 resource is an absolute
+// URI without a fragment.
+func validResources(resources []string) bool {
+	for _, res := range resources {
+		if u, err := url.Parse(res); err != nil || !u.IsAbs() || u.Fragment != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // narrowResources returns the audience for a token request: the requested
@@ -199,172 +229,6 @@ func (s *Server) issueAndRespond(w http.ResponseWriter, ir issueRequest) {
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// authenticateClient authenticates the client of a token, PAR, revocation
-// or introspection request, writing the error response when it fails.
-func (s *Server) authenticateClient(w http.ResponseWriter, r *http.Request) (Client, bool) {
-	id, secret, hasBasic := basicAuth(r)
-	form := r.PostForm
-	methods := 0
-	method := "none"
-	if hasBasic {
-		methods++
-		method = "client_secret_basic"
-	}
-	if form.Has("client_secret") {
-		methods++
-		method = "client_secret_post"
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if form.Has("client_assertion") {
-		methods++
-		method = "private_key_jwt"
-	}
-	if methods > 1 {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "more than one client authentication method")
-		return Client{}, false
-	}
-	if method == "none" || method == "private_key_jwt" {
-		id = form.Get("client_id")
-	}
-	if method == "private_key_jwt" && id == "" {
-		id = assertionSubject(form.Get("client_assertion"))
-	}
-	if hasBasic && form.Has("client_id") && form.Get("client_id") != id {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "client_id does not match the authenticated client")
-		return Client{}, false
-	}
-	c, ok := s.client(id)
-	if !ok {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client")
-		return Client{}, false
-	}
-	if c.authMethod() != method {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client must authenticate with "+c.authMethod())
-		return Client{}, false
-	}
-	switch method {
-	case "client_secret_basic", "client_secret_post":
-		if subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", "wrong client secret")
-			return Client{}, false
-		}
-	case "private_key_jwt":
-		if problem := s.checkAssertion(c, form); problem != "" {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", problem)
-			return Client{}, false
-		}
-	}
-	return c, true
-}
-
-// basicAuth reads HTTP Basic credentials, form-decoding both parts as RFC
-// 6749 §2.3.1 requires.
-func basicAuth(r *http.Request) (id, secret string, ok bool) {
-	u, p, ok := r.BasicAuth()
-	if !ok {
-		return "", "", false
-	}
-	id, err1 := url.QueryUnescape(u)
-	secret, err2 := url.QueryUnescape(p)
-	if err1 != nil || err2 != nil {
-		return "", "", false
-	}
-	return id, secret, true
-}
-
-var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA}
-
-// checkAssertion verifies a private_key_jwt client assertion (RFC 7523) and
-// returns what is wrong with it, or "".
-func (s *Server) checkAssertion(c Client, form url.Values) string {
-	if form.Get("client_assertion_type") != assertionType {
-		return "client_assertion_type must be " + assertionType
-	}
-	jws, err := jose.ParseSigned(form.Get("client_assertion"), assertionAlgs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return "malformed client assertion"
-	}
-	kid := jws.Signatures[0].Header.KeyID
-	var payload []byte
-	for _, k := range c.JWKS.Keys {
-		if kid != "" && k.KeyID != kid {
-			continue
-		}
-		if p, err := jws.Verify(k.Key); err == nil {
-			payload = p
-			break
-		}
-	}
-	if payload == nil {
-		return "client assertion signature does not verify"
-	}
-	var claims struct {
-		Iss string          `json:"iss"`
-		Sub string          `json:"sub"`
-		Aud json.RawMessage `json:"aud"`
-		Exp float64         `json:"exp"`
-		JTI string          `json:"jti"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return "malformed client assertion claims"
-	}
-	now := s.now()
-	exp := time.Unix(int64(claims.Exp), 0)
-	switch {
-	case claims.Iss != c.ID || claims.Sub != c.ID:
-		return "client assertion iss and sub must be the client_id"
-	case !audienceIncludes(claims.Aud, s.Issuer, s.Issuer+"/token"):
-		return "client assertion aud must be the issuer"
-	case claims.Exp == 0 || !now.Before(exp):
-		return "client assertion expired"
-	case claims.JTI == "":
-		return "client assertion needs a jti"
-	}
-	s.state.mu.Lock()
-	defer s.state.mu.Unlock()
-	for j, until := range s.state.assertionJTIs {
-		if now.After(until) {
-			delete(s.state.assertionJTIs, j)
-		}
-	}
-	key := c.ID + " " + claims.JTI
-	if _, seen := s.state.assertionJTIs[key]; seen {
-		return "client assertion jti was already used"
-	}
-	s.state.assertionJTIs[key] = exp
-	return ""
-}
-
-// audienceIncludes reports whether a JSON aud (string or array) holds one
-// of want.
-func audienceIncludes(raw json.RawMessage, want ...string) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return contains(want, one)
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		return slices.ContainsFunc(many, func(a string) bool { return contains(want, a) })
-	}
-	return false
-}
-
-// assertionSubject reads the unverified sub of an assertion, to find the
-// client whose keys verify it.
-func assertionSubject(assertion string) string {
-	jws, err := jose.ParseSigned(assertion, assertionAlgs)
-	if err != nil {
-		return ""
-	}
-	var claims struct {
-		Sub string `json:"sub"`
-	}
-	if json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &claims) != nil {
-		return ""
-	}
-	return claims.Sub
 }
 
 // validVerifierSyntax reports whether v uses only the unreserved characters

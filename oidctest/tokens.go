@@ -17,20 +17,32 @@ type issueRequest struct {
 	user bool
 	// refreshed is the refresh token being redeemed, if any.
 	refreshed string
+	// jkt binds the access token to a DPoP key (cnf.jkt), and the refresh
+	// token too for public clients.
+	jkt string
+	// act is the RFC 8693 actor of an exchanged token.
+	act map[string]any
+	// exchange marks an RFC 8693 token exchange response.
+	exchange bool
 }
+
+const tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 
 // issue mints and records the tokens of a successful token response.
 func (s *Server) issue(ir issueRequest) (map[string]any, error) {
 	g := ir.grant
 	now := s.now()
-	at, err := s.accessToken(ir.client, g, ir.aud, now)
+	at, tokenType, err := s.accessToken(ir, now)
 	if err != nil {
 		return nil, err
 	}
 	resp := map[string]any{
 		"access_token": at,
-		"token_type":   "Bearer",
+		"token_type":   tokenType,
 		"expires_in":   int(s.cfg.AccessTokenTTL.Seconds()),
+	}
+	if ir.exchange {
+		resp["issued_token_type"] = tokenTypeAccessToken
 	}
 	if g.scope != "" {
 		resp["scope"] = g.scope
@@ -53,6 +65,12 @@ func (s *Server) issue(ir issueRequest) (map[string]any, error) {
 	case ir.user && (ir.refreshed != "" || contains(scopes, "offline_access")):
 		rt := randomID()
 		next := &refreshEntry{grant: g, expires: now.Add(s.cfg.RefreshTokenTTL)}
+		if ir.client.authMethod() == "none" {
+			// RFC 9449 §5: a public client's refresh token is bound to
+			// the key of its proof, and stays bound across rotations (a
+			// refresh of a bound token needed a proof of that key).
+			next.jkt = ir.jkt
+		}
 		s.state.mu.Lock()
 		if old, ok := s.state.refresh[ir.refreshed]; ok {
 			// Rotation keeps the grant's lifetime, and its scope even
@@ -66,45 +84,73 @@ func (s *Server) issue(ir issueRequest) (map[string]any, error) {
 	return resp, nil
 }
 
-// accessToken mints an RFC 9068 JWT access token.
-func (s *Server) accessToken(c Client, g grant, aud []string, now time.Time) (string, error) {
+// accessToken mints an RFC 9068 JWT access token, or an opaque one when
+// the server or client asks for those, and records it. It returns the
+// token and its token_type.
+func (s *Server) accessToken(ir issueRequest, now time.Time) (string, string, error) {
+	c, g, aud := ir.client, ir.grant, ir.aud
 	if len(aud) == 0 {
 		aud = []string{s.cfg.DefaultAudience}
 		if aud[0] == "" {
 			aud[0] = c.ID
 		}
 	}
-	exp := now.Add(s.cfg.AccessTokenTTL)
+	e := &accessEntry{
+		grant: g, aud: aud, issued: now, expires: now.Add(s.cfg.AccessTokenTTL),
+		jti: randomID(), jkt: ir.jkt, act: ir.act,
+		opaque: s.cfg.OpaqueAccessTokens || c.OpaqueAccessTokens,
+	}
+	e.clientID = c.ID
+	tok := randomID() // 256 bits of entropy
+	if !e.opaque {
+		var err error
+		if tok, err = s.signAccessToken(e, c); err != nil {
+			return "", "", err
+		}
+	}
+	s.state.mu.Lock()
+	s.state.access[tok] = e
+	s.state.mu.Unlock()
+	return tok, e.tokenType(), nil
+}
+
+// accessClaims returns the claims of an access token: those of its JWT,
+// and what introspection answers.
+func (s *Server) accessClaims(e *accessEntry) map[string]any {
 	claims := map[string]any{
 		"iss":       s.Issuer,
-		"sub":       g.subject,
-		"aud":       audClaim(aud),
-		"client_id": c.ID,
-		"iat":       now.Unix(),
-		"nbf":       now.Unix(),
-		"exp":       exp.Unix(),
-		"jti":       randomID(),
+		"sub":       e.subject,
+		"aud":       audClaim(e.aud),
+		"client_id": e.clientID,
+		"iat":       e.issued.Unix(),
+		"nbf":       e.issued.Unix(),
+		"exp":       e.expires.Unix(),
+		"jti":       e.jti,
 	}
-	if g.scope != "" {
-		claims["scope"] = g.scope
+	if e.scope != "" {
+		claims["scope"] = e.scope
 	}
-	if !g.authTime.IsZero() {
-		claims["auth_time"] = g.authTime.Unix()
+	if !e.authTime.IsZero() {
+		claims["auth_time"] = e.authTime.Unix()
 	}
+	if e.jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": e.jkt}
+	}
+	if e.act != nil {
+		claims["act"] = e.act
+	}
+	return claims
+}
+
+// signAccessToken signs the JWT form of e, issued to c.
+func (s *Server) signAccessToken(e *accessEntry, c Client) (string, error) {
 	alg := s.cfg.SigningAlg
 	if alg == HS256 {
 		alg = RS256 // a resource server shares no secret with us
 	}
 	header := map[string]any{"alg": alg, "typ": "at+jwt"}
 	f := s.currentFaults()
-	tok, err := s.signToken(header, claims, f.AccessTokenHeader, f.AccessTokenClaims, []byte(c.Secret), false)
-	if err != nil {
-		return "", err
-	}
-	s.state.mu.Lock()
-	s.state.access[tok] = &accessEntry{grant: g, aud: aud, issued: now, expires: exp}
-	s.state.mu.Unlock()
-	return tok, nil
+	return s.signToken(header, s.accessClaims(e), f.AccessTokenHeader, f.AccessTokenClaims, []byte(c.Secret), false)
 }
 
 // idToken mints an ID token for g.

@@ -6,18 +6,46 @@ import (
 )
 
 // userinfo is the UserInfo endpoint: it answers the claims the access
-// token's scope releases.
+// token's scope releases. A DPoP-bound token must come with the DPoP
+// scheme and a proof of its key (RFC 9449 §7); an unbound one with Bearer.
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	isDPoP := strings.EqualFold(scheme, "DPoP")
+	if !isDPoP && !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer`)
+		w.Header().Add("WWW-Authenticate", `DPoP algs="`+strings.Join(dpopAlgs, " ")+`"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	var jkt string
+	if isDPoP {
+		var derr *dpopError
+		if jkt, derr = s.checkDPoP(r, s.Issuer+"/userinfo", tok); derr != nil {
+			s.dpopChallenge(w, derr.code, derr.description)
+			return
+		}
+		if jkt == "" {
+			s.dpopChallenge(w, errInvalidDPoPProof, "the DPoP scheme needs a DPoP proof")
+			return
+		}
+	}
 	e, ok := s.activeAccessToken(tok)
-	if !ok {
+	switch {
+	case !ok && isDPoP:
+		s.dpopChallenge(w, "invalid_token", "the access token is invalid")
+		return
+	case !ok:
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid"`)
 		w.WriteHeader(http.StatusUnauthorized)
+		return
+	case e.jkt != "" && !isDPoP:
+		s.dpopChallenge(w, "invalid_token", "the access token is DPoP-bound: use the DPoP scheme with a proof")
+		return
+	case e.jkt == "" && isDPoP:
+		s.dpopChallenge(w, "invalid_token", "the access token is not DPoP-bound: use the Bearer scheme")
+		return
+	case isDPoP && jkt != e.jkt:
+		s.dpopChallenge(w, errInvalidDPoPProof, "the DPoP proof's key is not the one the access token is bound to")
 		return
 	}
 	u, ok := s.user(e.subject)
@@ -35,7 +63,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // activeAccessToken returns the entry of an issued, unexpired, unrevoked
-// access token.
+// access token, JWT or opaque.
 func (s *Server) activeAccessToken(tok string) (accessEntry, bool) {
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
