@@ -36,9 +36,11 @@ type AuthRequest struct {
 // AuthCodeURL starts an authorization code request with PKCE (S256), a
 // fresh state and a fresh nonce. With Config.UsePAR or
 // Endpoint.RequirePAR the parameters are first pushed to the PAR endpoint,
-// authenticated like a token request, and the URL carries only client_id
-// and request_uri; ctx bounds that push. Scopes come from Config.Scopes
-// unless the Scopes option is given.
+// authenticated like a token request (with a DPoP proof when Config.DPoP
+// is set), and the URL carries only client_id and request_uri; ctx bounds
+// that push. With Config.DPoP the request carries dpop_jkt, the key's
+// thumbprint, so that the code can only be redeemed with that key. Scopes
+// come from Config.Scopes unless the Scopes option is given.
 func (c *Client) AuthCodeURL(ctx context.Context, opts ...AuthOption) (*AuthRequest, error) {
 	if c.cfg.Endpoint.AuthURL == "" {
 		return nil, errors.New("client: Endpoint.AuthURL is not configured")
@@ -73,6 +75,9 @@ func (c *Client) AuthCodeURL(ctx context.Context, opts ...AuthOption) (*AuthRequ
 	v.Set("code_challenge_method", "S256")
 	if len(p.scopes) > 0 {
 		v.Set("scope", strings.Join(p.scopes, " "))
+	}
+	if c.dpop != nil {
+		v.Set("dpop_jkt", c.dpop.Thumbprint()) // binds the code to the key (RFC 9449 §10)
 	}
 	if c.cfg.UsePAR || c.cfg.Endpoint.RequirePAR {
 		uri, err := c.push(ctx, v)

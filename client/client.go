@@ -51,6 +51,9 @@ type Endpoint struct {
 	// RevocationURL is the token revocation endpoint (RFC 7009); needed
 	// by Revoke.
 	RevocationURL string
+	// DeviceAuthURL is the device authorization endpoint (RFC 8628,
+	// device_authorization_endpoint); needed by DeviceAuth.
+	DeviceAuthURL string
 	// RequirePAR says the server accepts only pushed authorization
 	// requests (require_pushed_authorization_requests); the client then
 	// pushes every request.
@@ -81,10 +84,11 @@ type Config struct {
 	// KeyID is the kid header of client assertions, naming the public key
 	// in the client's registered JWKS. Empty sends no kid.
 	KeyID string
-	// SigningAlg is the JWS algorithm of client assertions: RS256, RS384,
-	// RS512, PS256, PS384, PS512, ES256, ES384, ES512 or EdDSA, matching
-	// the key. Empty means RS256 for RSA keys and the one algorithm of
-	// ECDSA and Ed25519 keys.
+	// SigningAlg is the JWS algorithm of client assertions. With
+	// private_key_jwt: RS256, RS384, RS512, PS256, PS384, PS512, ES256,
+	// ES384, ES512 or EdDSA, matching the key; empty means RS256 for RSA
+	// keys and the one algorithm of ECDSA and Ed25519 keys. With
+	// client_secret_jwt: HS256 (the default), HS384 or HS512.
 	SigningAlg string
 
 	// Endpoint is the authorization server's endpoints and capabilities.
@@ -101,6 +105,16 @@ type Config struct {
 	// 9126) even when the server does not require it, so that request
 	// parameters never travel through the browser.
 	UsePAR bool
+
+	// DPoP, when set, binds the client's tokens to its key (RFC 9449):
+	// every request the client posts (token requests of any grant, PAR,
+	// device authorization) but revocation carries a DPoP proof, retried
+	// once with the server's nonce when it answers 400 use_dpop_nonce;
+	// authorization requests carry dpop_jkt, binding the code to the key;
+	// and HTTPClientFor sends DPoP-bound access tokens with proofs. One
+	// DPoP may be shared by several Clients. Nil means bearer tokens
+	// only.
+	DPoP *DPoP
 
 	// HTTPClient sends the client's requests to the server. Nil means a
 	// client with a 10-second timeout on http.DefaultTransport (never
@@ -123,8 +137,8 @@ type Config struct {
 	// warn: an early refresh failed; error: OnRotate failed). Nil means no
 	// logging.
 	Logger *slog.Logger
-	// Now is the client's clock, for token expiry and client assertions.
-	// Nil means time.Now.
+	// Now is the client's clock, for token expiry, client assertions and
+	// DPoP proofs. Nil means time.Now.
 	Now func() time.Time
 }
 
@@ -146,7 +160,8 @@ type Client struct {
 	maxBytes int64
 	log      *slog.Logger
 	now      func() time.Time
-	signer   jose.Signer // private_key_jwt only
+	signer   jose.Signer // private_key_jwt and client_secret_jwt only
+	dpop     *DPoP       // nil without DPoP
 }
 
 // New validates cfg and returns a Client. It fails when a required field
@@ -185,6 +200,9 @@ func New(cfg Config) (*Client, error) {
 	if err := c.setupAuth(); err != nil {
 		return nil, err
 	}
+	if err := c.setupDPoP(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -206,6 +224,7 @@ func checkEndpoints(cfg Config) error {
 		{"Endpoint.TokenURL", e.TokenURL},
 		{"Endpoint.PARURL", e.PARURL},
 		{"Endpoint.RevocationURL", e.RevocationURL},
+		{"Endpoint.DeviceAuthURL", e.DeviceAuthURL},
 	}
 	for _, u := range urls {
 		if u.value == "" {

@@ -15,7 +15,8 @@ import (
 	"github.com/go-jose/go-jose/v4/cryptosigner"
 )
 
-// assertionType is the client_assertion_type of private_key_jwt (RFC 7523).
+// assertionType is the client_assertion_type of private_key_jwt and
+// client_secret_jwt (RFC 7523).
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // assertionLifetime is how long a client assertion is valid: long enough
@@ -43,6 +44,8 @@ func (c *Client) setupAuth() error {
 		}
 	case AuthPrivateKeyJWT:
 		return c.setupAssertions()
+	case AuthClientSecretJWT:
+		return c.setupSecretAssertions()
 	default:
 		return fmt.Errorf("client: unsupported AuthMethod %q", c.method)
 	}
@@ -84,6 +87,50 @@ func (c *Client) setupAssertions() error {
 	return nil
 }
 
+// AuthClientSecretJWT sends a client assertion (RFC 7523) signed with
+// HMAC, keyed with Config.ClientSecret (OpenID Connect Core §9): HS256, or
+// HS384 or HS512 as Config.SigningAlg says. The audience is the issuer, so
+// Endpoint.Issuer is required, and the secret must be at least as long as
+// the hash (32, 48 or 64 bytes, RFC 7518 §3.2). The secret itself never
+// leaves the client.
+const AuthClientSecretJWT AuthMethod = "client_secret_jwt"
+
+// hmacKeySize is the shortest secret each HMAC algorithm accepts: the size
+// of its hash (RFC 7518 §3.2).
+var hmacKeySize = map[jose.SignatureAlgorithm]int{jose.HS256: 32, jose.HS384: 48, jose.HS512: 64}
+
+// setupSecretAssertions builds the signer of client_secret_jwt assertions.
+func (c *Client) setupSecretAssertions() error {
+	cfg := c.cfg
+	alg := jose.HS256
+	if cfg.SigningAlg != "" {
+		alg = jose.SignatureAlgorithm(cfg.SigningAlg)
+	}
+	size, ok := hmacKeySize[alg]
+	switch {
+	case cfg.ClientSecret == "":
+		return errors.New("client: client_secret_jwt needs ClientSecret")
+	case cfg.Endpoint.Issuer == "":
+		return errors.New("client: client_secret_jwt needs Endpoint.Issuer, the assertion audience")
+	case cfg.PrivateKey != nil:
+		return errors.New("client: PrivateKey is set but AuthMethod is client_secret_jwt")
+	case !ok:
+		return fmt.Errorf("client: SigningAlg %s is not HS256, HS384 or HS512 (client_secret_jwt)", alg)
+	case len(cfg.ClientSecret) < size:
+		return fmt.Errorf("client: client_secret_jwt with %s needs a ClientSecret of at least %d bytes, not %d", alg, size, len(cfg.ClientSecret))
+	}
+	opts := &jose.SignerOptions{}
+	if cfg.KeyID != "" {
+		opts = opts.WithHeader(jose.HeaderKey("kid"), cfg.KeyID)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(cfg.ClientSecret)}, opts)
+	if err != nil {
+		return fmt.Errorf("client: client_secret_jwt signer: %w", err)
+	}
+	c.signer = signer
+	return nil
+}
+
 // authenticate adds the client's credentials to a request's form and
 // header.
 func (c *Client) authenticate(form url.Values, h http.Header) error {
@@ -96,7 +143,7 @@ func (c *Client) authenticate(form url.Values, h http.Header) error {
 	case AuthClientSecretPost:
 		form.Set("client_id", id)
 		form.Set("client_secret", c.cfg.ClientSecret)
-	case AuthPrivateKeyJWT:
+	case AuthPrivateKeyJWT, AuthClientSecretJWT:
 		a, err := c.assertion()
 		if err != nil {
 			return err
@@ -110,10 +157,11 @@ func (c *Client) authenticate(form url.Values, h http.Header) error {
 	return nil
 }
 
-// assertion returns a fresh private_key_jwt client assertion: iss and sub
-// are the client ID, aud is the issuer alone (as
-// draft-ietf-oauth-rfc7523bis requires, against audience injection), jti
-// is random, and it expires within assertionLifetime.
+// assertion returns a fresh client assertion, signed with the private key
+// or the client secret per the method: iss and sub are the client ID, aud
+// is the issuer alone (as draft-ietf-oauth-rfc7523bis requires, against
+// audience injection), jti is random, and it expires within
+// assertionLifetime.
 func (c *Client) assertion() (string, error) {
 	now := c.now()
 	claims := struct {

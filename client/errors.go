@@ -55,6 +55,10 @@ type TokenError struct {
 	StatusCode int
 	// Body is the response body, at most Config.MaxResponseBytes.
 	Body []byte
+	// Header is the response's header, e.g. its DPoP-Nonce or
+	// WWW-Authenticate fields. Nil for an error in the body of a 2xx
+	// answer, which some servers send.
+	Header http.Header
 }
 
 func (e *TokenError) Error() string {

@@ -101,11 +101,24 @@ func Resource(uris ...string) Option {
 	return paramOption{key: "resource", values: uris, add: true}
 }
 
-// Scopes replaces Config.Scopes for one authorization request. No scopes
-// means no scope parameter.
-func Scopes(scopes ...string) AuthOption {
-	scopes = slices.Clone(scopes)
-	return authFunc(func(p *authParams) { p.scopes = scopes })
+// Scopes replaces Config.Scopes for one request: an authorization or
+// device authorization request, or a token request (the scope of a
+// client-credentials token, or a narrower scope on refresh, RFC 6749 §6).
+// No scopes means no scope parameter.
+func Scopes(scopes ...string) Option {
+	return scopesOption(slices.Clone(scopes))
+}
+
+type scopesOption []string
+
+func (o scopesOption) setAuth(p *authParams) { p.scopes = o }
+
+func (o scopesOption) setToken(p *params) {
+	if len(o) == 0 {
+		p.v.Del("scope")
+		return
+	}
+	p.v.Set("scope", strings.Join(o, " "))
 }
 
 // RedirectURL replaces Config.RedirectURL for one authorization request,

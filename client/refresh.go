@@ -61,8 +61,9 @@ func EarlyRefresh(d time.Duration) TokenSourceOption {
 	return tokenSourceFunc(func(c *tokenSourceConfig) { c.early = max(d, 0) })
 }
 
-// RefreshTimeout bounds each refresh, hook included. A refresh runs on
-// behalf of every waiting caller, so it is not cancelled with the context of
+// RefreshTimeout bounds each refresh (or client-credentials request of a
+// ClientCredentialsSource), hook included. A refresh runs on behalf of
+// every waiting caller, so it is not cancelled with the context of
 // the caller that started it; this timeout ends it instead. Default
 // DefaultRefreshTimeout (30 s); the HTTP client's timeout applies too.
 func RefreshTimeout(d time.Duration) TokenSourceOption {
@@ -82,33 +83,45 @@ func RefreshTimeout(d time.Duration) TokenSourceOption {
 //
 // If the hook fails, the TokenSource still uses the new token, Token
 // returns the hook's error, and the next call to Token calls the hook again
-// before returning a token.
+// before returning a token. For a ClientCredentialsSource, prev is nil for
+// the first token.
 func OnRotate(hook func(ctx context.Context, prev, next *Token) error) TokenSourceOption {
 	return tokenSourceFunc(func(c *tokenSourceConfig) { c.onRotate = hook })
 }
 
-// RefreshWith sets the options of every refresh request, e.g. Resource.
+// RefreshWith sets the options of every refresh request, e.g. Resource,
+// or of every client-credentials request of a ClientCredentialsSource.
 func RefreshWith(opts ...TokenOption) TokenSourceOption {
 	return tokenSourceFunc(func(c *tokenSourceConfig) { c.opts = append(c.opts, opts...) })
 }
 
-// TokenSource returns tok until it is about to expire, then refreshes it.
-// Create it with Client.TokenSource. It is safe for concurrent use: any
-// number of concurrent callers share one refresh.
+// TokenSource returns a cached token until it is about to expire, then
+// renews it: with its refresh token (Client.TokenSource) or with a new
+// client-credentials request (Client.ClientCredentialsSource). It is safe
+// for concurrent use: any number of concurrent callers share one renewal.
 type TokenSource struct {
 	c     *Client
 	cfg   tokenSourceConfig
+	fetch func(ctx context.Context, cur *Token) (*Token, error)
 	group singleflight.Group
 
 	mu      sync.Mutex
 	tok     *Token
-	unsaved *Token // the token before a refresh the hook has not saved
+	unsaved bool   // the OnRotate hook has not saved tok yet
+	prev    *Token // the token tok replaced, for the hook
 }
 
 // TokenSource returns a TokenSource that starts with tok (which may be nil
-// or expired, and is never modified). The tokens it returns are shared:
-// callers must not modify them.
+// or expired, and is never modified) and renews it with its refresh token.
+// The tokens it returns are shared: callers must not modify them.
 func (c *Client) TokenSource(tok *Token, opts ...TokenSourceOption) *TokenSource {
+	s := c.newTokenSource(tok, opts)
+	s.fetch = s.refreshGrant
+	return s
+}
+
+// newTokenSource returns a TokenSource without its fetch step.
+func (c *Client) newTokenSource(tok *Token, opts []TokenSourceOption) *TokenSource {
 	s := &TokenSource{c: c, tok: tok, cfg: tokenSourceConfig{early: DefaultEarlyRefresh, timeout: DefaultRefreshTimeout}}
 	for _, o := range opts {
 		o.setTokenSource(&s.cfg)
@@ -117,19 +130,20 @@ func (c *Client) TokenSource(tok *Token, opts ...TokenSourceOption) *TokenSource
 }
 
 // Token returns the current token if it is valid for longer than
-// EarlyRefresh, by the client's clock. Otherwise it refreshes the token
-// once for all concurrent callers and returns the new one. A caller whose
-// ctx ends stops waiting (with ctx's error) without cancelling the refresh
-// for the others.
+// EarlyRefresh, by the client's clock. Otherwise it renews the token once
+// for all concurrent callers and returns the new one. A caller whose ctx
+// ends stops waiting (with ctx's error) without cancelling the renewal for
+// the others.
 //
-// When a refresh fails, the current token is kept. If the failure is not
+// When a renewal fails, the current token is kept. If the failure is not
 // invalid_grant and the current token has not expired yet (it was only
 // within EarlyRefresh), Token returns it and the next call tries again;
-// otherwise it returns the error: errors.Is(err, ErrInvalidGrant) or
-// ErrNoRefreshToken means the user must log in again.
+// otherwise it returns the error: for a refreshing source,
+// errors.Is(err, ErrInvalidGrant) or ErrNoRefreshToken means the user
+// must log in again.
 func (s *TokenSource) Token(ctx context.Context) (*Token, error) {
 	s.mu.Lock()
-	tok, unsaved := s.tok, s.unsaved != nil
+	tok, unsaved := s.tok, s.unsaved
 	s.mu.Unlock()
 	if !unsaved && s.fresh(tok) {
 		return tok, nil
@@ -137,7 +151,7 @@ func (s *TokenSource) Token(ctx context.Context) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap("token refresh", err)
 	}
-	ch := s.group.DoChan("refresh", func() (any, error) { return s.refresh(ctx) })
+	ch := s.group.DoChan("refresh", func() (any, error) { return s.renew(ctx) })
 	select {
 	case r := <-ch:
 		tok, _ := r.Val.(*Token)
@@ -147,34 +161,28 @@ func (s *TokenSource) Token(ctx context.Context) (*Token, error) {
 	}
 }
 
-// refresh runs once for all waiting callers, detached from the
-// cancellation of the caller that started it and bounded by the timeout.
-func (s *TokenSource) refresh(caller context.Context) (*Token, error) {
+// renew runs once for all waiting callers, detached from the cancellation
+// of the caller that started it and bounded by the timeout.
+func (s *TokenSource) renew(caller context.Context) (*Token, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(caller), s.cfg.timeout)
 	defer cancel()
 	s.mu.Lock()
-	cur, prev := s.tok, s.unsaved
+	cur, unsaved, prev := s.tok, s.unsaved, s.prev
 	s.mu.Unlock()
-	if prev != nil {
+	if unsaved {
 		if err := s.save(ctx, prev, cur); err != nil {
 			return nil, err
 		}
 	}
 	if s.fresh(cur) {
-		return cur, nil // refreshed by the previous flight
+		return cur, nil // renewed by the previous flight
 	}
-	if cur == nil || cur.RefreshToken == "" {
-		return nil, wrap("refresh", ErrNoRefreshToken)
-	}
-	next, err := s.c.Refresh(ctx, cur.RefreshToken, s.cfg.opts...)
+	next, err := s.fetch(ctx, cur)
 	if err != nil {
 		return s.failed(ctx, cur, err)
 	}
-	if next.IDToken == "" {
-		next.IDToken = cur.IDToken
-	}
 	s.mu.Lock()
-	s.tok, s.unsaved = next, cur
+	s.tok, s.unsaved, s.prev = next, true, cur
 	s.mu.Unlock()
 	s.c.log.DebugContext(ctx, "client: token refreshed", "expiry", next.Expiry)
 	if err := s.save(ctx, cur, next); err != nil {
@@ -183,10 +191,26 @@ func (s *TokenSource) refresh(caller context.Context) (*Token, error) {
 	return next, nil
 }
 
-// failed decides what a failed refresh returns: the current token while it
+// refreshGrant is the fetch step of Client.TokenSource: it redeems cur's
+// refresh token and keeps cur's ID token when the response has none.
+func (s *TokenSource) refreshGrant(ctx context.Context, cur *Token) (*Token, error) {
+	if cur == nil || cur.RefreshToken == "" {
+		return nil, wrap("refresh", ErrNoRefreshToken)
+	}
+	next, err := s.c.Refresh(ctx, cur.RefreshToken, s.cfg.opts...)
+	if err != nil {
+		return nil, err
+	}
+	if next.IDToken == "" {
+		next.IDToken = cur.IDToken
+	}
+	return next, nil
+}
+
+// failed decides what a failed renewal returns: the current token while it
 // is still unexpired and the grant is not over, else the error.
 func (s *TokenSource) failed(ctx context.Context, cur *Token, err error) (*Token, error) {
-	if !errors.Is(err, ErrInvalidGrant) && s.unexpired(cur) {
+	if !errors.Is(err, ErrInvalidGrant) && !errors.Is(err, ErrNoRefreshToken) && s.unexpired(cur) {
 		s.c.log.WarnContext(ctx, "client: early token refresh failed; using the current token", "err", err, "expiry", cur.Expiry)
 		return cur, nil
 	}
@@ -204,7 +228,7 @@ func (s *TokenSource) save(ctx context.Context, prev, next *Token) error {
 	}
 	s.mu.Lock()
 	if s.tok == next {
-		s.unsaved = nil
+		s.unsaved, s.prev = false, nil
 	}
 	s.mu.Unlock()
 	return nil

@@ -19,7 +19,8 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if hint != "" {
 		form.Set("token_type_hint", hint)
 	}
-	if _, _, err := c.post(ctx, c.cfg.Endpoint.RevocationURL, form); err != nil {
+	// No DPoP proof: revocation issues no token to bind.
+	if _, _, err := c.postForm(ctx, c.cfg.Endpoint.RevocationURL, form, false); err != nil {
 		return wrap("revocation", err)
 	}
 	return nil

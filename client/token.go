@@ -14,6 +14,11 @@ import (
 // token, expiry, and every member of the response through Extra) and the
 // OpenID Connect ID token.
 //
+// TokenType is "DPoP" (in any case) for an access token bound to the key
+// of Config.DPoP: Transport sends it with a proof of that key. A server
+// that does not do DPoP answers "Bearer" even to a request with a proof;
+// the token is then an ordinary bearer token.
+//
 // Expiry is computed from expires_in with Config.Now; zero means the
 // server did not say, and a TokenSource then never refreshes the token.
 // The client does not verify the ID token: the rp does. The promoted
