@@ -94,7 +94,7 @@ func TestRoutes(t *testing.T) {
 		{"admin", "/admin", []string{"Bearer " + admin}, 200, "", `{"message":"admin area","sub":"svc"}`},
 		{"metadata", "/.well-known/oauth-protected-resource", nil, 200, "",
 			`{"resource":"` + audience + `","authorization_servers":["` + p.Issuer + `"],"scopes_supported":["admin"],` +
-				`"bearer_methods_supported":["header"],"resource_name":"Keyway example API"}`},
+				`"bearer_methods_supported":["header"],"resource_name":"Keyway example API","dpop_signing_alg_values_supported":["ES256","RS256","PS256","EdDSA"]}`},
 		{"unknown route", "/nope", nil, 404, "", ""},
 	}
 	for _, tc := range tests {

@@ -19,6 +19,13 @@ type Config struct {
 	Issuer   string // OIDC_ISSUER: tokens must come from this issuer
 	Audience string // API_AUDIENCE: and be issued for this audience
 	Logger   *slog.Logger
+
+	// ReplayCache remembers DPoP proofs; nil means in memory. Replicas
+	// share one in Redis (REDIS_URL).
+	ReplayCache middleware.ReplayCache
+	// Introspection, when set, also accepts opaque access tokens by RFC
+	// 7662 introspection (INTROSPECTION_CLIENT_ID and _SECRET).
+	Introspection *middleware.Introspection
 }
 
 // API is the example API: an http.Handler with its token validator.
@@ -33,8 +40,10 @@ type API struct {
 func New(ctx context.Context, c Config) (*API, error) {
 	mc := middleware.Config{
 		Issuer:    c.Issuer,
-		Audiences: []string{c.Audience},
-		Logger:    c.Logger,
+		Audiences:     []string{c.Audience},
+		Logger:        c.Logger,
+		DPoP:          middleware.DPoPConfig{ReplayCache: c.ReplayCache},
+		Introspection: c.Introspection,
 	}
 	// When the audience is a URL the API can be reached at, it is also the
 	// RFC 9728 resource, and challenges point to the metadata.

@@ -4,7 +4,6 @@
 package webapp
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/keyway-go/keyway/examples/internal/redisconn"
 	"github.com/keyway-go/keyway/rp"
 	"github.com/keyway-go/keyway/session"
 )
@@ -153,7 +153,10 @@ func New(ctx context.Context, c Config) (*App, error) {
 	case "cookie":
 		cfg.Sessions, err = session.NewCookieStore([][]byte{c.SessionKey}, session.CookieConfig{Secure: secure, Logger: log})
 	case "redis":
-		a.redis, err = redisClient(ctx, c.RedisURL)
+		if c.RedisURL == "" {
+			return nil, errors.New("SESSION_STORE=redis needs REDIS_URL, such as redis://127.0.0.1:6379/0")
+		}
+		a.redis, err = redisconn.Connect(ctx, c.RedisURL)
 		if err == nil {
 			err = useRedis(&cfg, a.redis, c.SessionKey, secure, log)
 		}
@@ -196,44 +199,6 @@ func useRedis(cfg *rp.Config, client *redis.Client, key []byte, secure bool, log
 	}
 	cfg.Sessions, cfg.ReplayCache, cfg.Logouts = store, cache, cache
 	return nil
-}
-
-// Timeouts of the Redis client, where REDIS_URL sets none (its dial_timeout,
-// read_timeout, write_timeout and pool_timeout parameters). The session
-// store also bounds each call it makes, by two seconds.
-const (
-	redisDialTimeout = 2 * time.Second
-	redisIOTimeout   = time.Second
-	redisPingTimeout = 5 * time.Second
-)
-
-// redisClient connects to the Redis at redisURL, checking that it answers.
-func redisClient(ctx context.Context, redisURL string) (*redis.Client, error) {
-	if redisURL == "" {
-		return nil, errors.New("SESSION_STORE=redis needs REDIS_URL, such as redis://127.0.0.1:6379/0")
-	}
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		// A url.Error quotes the URL, and with it any password.
-		if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
-			err = urlErr.Err
-		}
-		return nil, fmt.Errorf("REDIS_URL is not a Redis URL (redis://[user:password@]host[:port][/db] or rediss://…): %w", err)
-	}
-	// Honour the context deadlines the session store sets on each call, so
-	// that a call abandoned at its deadline also gives its connection up.
-	opt.ContextTimeoutEnabled = true
-	opt.DialTimeout = cmp.Or(opt.DialTimeout, redisDialTimeout)
-	opt.ReadTimeout = cmp.Or(opt.ReadTimeout, redisIOTimeout)
-	opt.WriteTimeout = cmp.Or(opt.WriteTimeout, redisIOTimeout)
-	opt.PoolTimeout = cmp.Or(opt.PoolTimeout, redisDialTimeout)
-	client := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		return nil, errors.Join(fmt.Errorf("REDIS_URL: Redis at %s does not answer: %w", opt.Addr, err), client.Close())
-	}
-	return client, nil
 }
 
 type app struct {
