@@ -84,9 +84,12 @@ fi
 step "go vet"
 go vet ./...
 if [ -f bench/go.mod ]; then (cd bench && go vet ./...); fi
+(cd examples/metrics && go vet ./...)
 
 step "go test -race"
 go test -race -count=1 -timeout 15m ./...
+# The metrics example is its own module (it needs the Prometheus client).
+(cd examples/metrics && go test -race -count=1 ./...)
 
 step "fuzz (each target $FUZZTIME)"
 for pkg in $(go list ./...); do
