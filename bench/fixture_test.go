@@ -143,7 +143,14 @@ func sign(s *signer, kid, typ string, payload any) string {
 		panic(err)
 	}
 	input := b64.EncodeToString(hj) + "." + b64.EncodeToString(pj)
+	return input + "." + b64.EncodeToString(signature(s, input))
+}
+
+// signature is the JWS signature of input with s (ECDSA as r||s). It
+// panics on a signing failure, which only a broken test setup can cause.
+func signature(s *signer, input string) []byte {
 	var sig []byte
+	var err error
 	switch k := s.key.(type) {
 	case *rsa.PrivateKey:
 		d := sha256.Sum256([]byte(input))
@@ -159,11 +166,13 @@ func sign(s *signer, kid, typ string, payload any) string {
 		}
 	case ed25519.PrivateKey:
 		sig = ed25519.Sign(k, []byte(input))
+	default:
+		err = fmt.Errorf("no signature with a %T", s.key)
 	}
 	if err != nil {
 		panic(err)
 	}
-	return input + "." + b64.EncodeToString(sig)
+	return sig
 }
 
 // token returns a good at+jwt token numbered n, signed with alg.

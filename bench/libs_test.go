@@ -258,6 +258,13 @@ type floorToken struct {
 // already decoded, and nothing else (no parsing, no claims, no key lookup).
 func newFloor(tb testing.TB, is *issuer, alg string, tokens []string) func(i int) error {
 	tb.Helper()
+	return signatureFloor(tb, is.signers[alg].key.Public(), alg, floorTokens(tb, alg, tokens))
+}
+
+// floorTokens decodes the signatures of tokens, compact JWSs signed with
+// alg, ahead of time.
+func floorTokens(tb testing.TB, alg string, tokens []string) []floorToken {
+	tb.Helper()
 	ft := make([]floorToken, len(tokens))
 	for i, tok := range tokens {
 		dot := strings.LastIndexByte(tok, '.')
@@ -270,8 +277,15 @@ func newFloor(tb testing.TB, is *issuer, alg string, tokens []string) func(i int
 		}
 		ft[i] = floorToken{input: []byte(tok[:dot]), sig: sig}
 	}
+	return ft
+}
+
+// signatureFloor is the floor over ft, prepared for the public key pub of
+// alg: the hash and the standard library's verify, nothing else.
+func signatureFloor(tb testing.TB, pub crypto.PublicKey, alg string, ft []floorToken) func(i int) error {
+	tb.Helper()
 	errBad := errors.New("floor: bad signature")
-	switch pub := is.signers[alg].key.Public().(type) {
+	switch pub := pub.(type) {
 	case *rsa.PublicKey:
 		return func(i int) error {
 			d := sha256.Sum256(ft[i].input)
