@@ -205,6 +205,7 @@ func webappEnv(vars map[string]string) []string {
 	contract := []string{
 		"OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_SCOPES", "OIDC_RESOURCE",
 		"APP_URL", "ADDR", "SESSION_STORE", "SESSION_SECRET", "REDIS_URL", "API_URL", "API_AUDIENCE",
+		"INTROSPECTION_CLIENT_ID", "INTROSPECTION_CLIENT_SECRET", "CALLS", "CALL_INTERVAL", "DPOP",
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -230,12 +231,12 @@ type exampleBuild struct {
 	err  error
 }
 
-// The example programs the tests run: examples/webapp and examples/api.
-var webappBuild, apiBuild exampleBuild
+// The example programs the tests run.
+var webappBuild, apiBuild, serviceBuild, cliBuild exampleBuild
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, b := range []*exampleBuild{&webappBuild, &apiBuild} {
+	for _, b := range []*exampleBuild{&webappBuild, &apiBuild, &serviceBuild, &cliBuild} {
 		if b.dir != "" {
 			os.RemoveAll(b.dir)
 		}
