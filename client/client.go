@@ -118,9 +118,10 @@ type Config struct {
 
 	// HTTPClient sends the client's requests to the server. Nil means a
 	// client with a 10-second timeout on http.DefaultTransport (never
-	// http.DefaultClient, which has no timeout). Redirects from the
-	// server's endpoints are never followed, whatever the client's
-	// CheckRedirect says.
+	// http.DefaultClient, which has no timeout); a client without a
+	// Timeout gets that 10-second one for the requests to the server, so
+	// that none waits for ever. Redirects from the server's endpoints are
+	// never followed, whatever the client's CheckRedirect says.
 	HTTPClient *http.Client
 	// MaxResponseBytes caps the size of the server's responses; a longer
 	// one fails with ErrResponseTooLarge without being read further. Zero
@@ -293,11 +294,15 @@ func isLoopback(host string) bool {
 
 // noRedirects returns a copy of hc (or of the default client) that does not
 // follow redirects: a token endpoint that redirects is misconfigured or
-// hostile, and the credentials must not follow.
+// hostile, and the credentials must not follow. A copy without a timeout
+// gets DefaultHTTPTimeout.
 func noRedirects(hc *http.Client) *http.Client {
-	out := &http.Client{Timeout: DefaultHTTPTimeout}
+	out := &http.Client{}
 	if hc != nil {
 		*out = *hc
+	}
+	if out.Timeout <= 0 {
+		out.Timeout = DefaultHTTPTimeout
 	}
 	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return out

@@ -80,10 +80,11 @@ func (m *Metadata) Endpoint() Endpoint {
 // The document's issuer must equal issuer exactly (ErrIssuerMismatch),
 // against mix-up attacks. issuer must be https, or http on a loopback host,
 // without query or fragment; redirects are followed only to such URLs, at
-// most five. hc nil means a client with a 10-second timeout; its
-// CheckRedirect, if any, runs after these checks. The document may be at
-// most DefaultMaxResponseBytes (ErrResponseTooLarge). Discover does not
-// check the endpoint URLs the document names; New checks them.
+// most five. hc nil means a client with a 10-second timeout, which a
+// client without a Timeout gets too; its CheckRedirect, if any, runs after
+// these checks. The document may be at most DefaultMaxResponseBytes
+// (ErrResponseTooLarge). Discover does not check the endpoint URLs the
+// document names; New checks them.
 func Discover(ctx context.Context, issuer string, hc *http.Client) (*Metadata, error) {
 	u, err := url.Parse(issuer)
 	if err == nil {
@@ -126,11 +127,15 @@ func Discover(ctx context.Context, issuer string, hc *http.Client) (*Metadata, e
 }
 
 // discoveryClient returns a copy of hc (or a default client) that follows
-// redirects only to https (or loopback http) URLs.
+// redirects only to https (or loopback http) URLs, with DefaultHTTPTimeout
+// unless hc has a timeout.
 func discoveryClient(hc *http.Client) *http.Client {
-	out := &http.Client{Timeout: DefaultHTTPTimeout}
+	out := &http.Client{}
 	if hc != nil {
 		*out = *hc
+	}
+	if out.Timeout <= 0 {
+		out.Timeout = DefaultHTTPTimeout
 	}
 	next := out.CheckRedirect
 	out.CheckRedirect = func(req *http.Request, via []*http.Request) error {

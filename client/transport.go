@@ -202,9 +202,14 @@ func (t *Transport) base() http.RoundTripper {
 
 // HTTPClientFor returns an HTTP client that authorizes its requests with
 // tokens from src (see Transport), over the transport and with the timeout
-// of Config.HTTPClient (or the default's). With Config.DPoP, DPoP-bound
-// tokens are sent with proofs made with the client's clock.
+// of Config.HTTPClient (or the default's; none when Config.HTTPClient has
+// none, as for long downloads). With Config.DPoP, DPoP-bound tokens are
+// sent with proofs made with the client's clock.
 func (c *Client) HTTPClientFor(src Source) *http.Client {
+	timeout := c.http.Timeout
+	if c.cfg.HTTPClient != nil {
+		timeout = c.cfg.HTTPClient.Timeout
+	}
 	return &http.Client{
 		Transport: &Transport{
 			Source:            src,
@@ -213,6 +218,6 @@ func (c *Client) HTTPClientFor(src Source) *http.Client {
 			DPoP:              c.dpop,
 			now:               c.now,
 		},
-		Timeout: c.http.Timeout,
+		Timeout: timeout,
 	}
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/keyway-go/keyway/client"
 )
 
-// maxCallbackBody caps a form_post callback body.
+// maxCallbackBody caps a form_post callback body, and the query of a GET
+// callback.
 const maxCallbackBody = 64 << 10
 
 // Login starts a login: GET /login?return_to=/path. It records a login
@@ -73,8 +74,9 @@ func (rp *RP) prompt() []string {
 // Callback completes a login: GET or POST (form_post) with code, state and
 // iss. It takes the login transaction (once), checks the response, redeems
 // the code, verifies the ID token, optionally fetches userinfo, starts a new
-// session and redirects (303) to return_to. Any failure renders the error
-// page with a 4xx status and leaves no session.
+// session and redirects (303) to return_to. The query or form body may be
+// at most 64 KiB. Any failure renders the error page with a 4xx status and
+// leaves no session.
 func (rp *RP) Callback(w http.ResponseWriter, r *http.Request) {
 	params, err := callbackParams(w, r)
 	if err != nil {
@@ -97,10 +99,14 @@ func (rp *RP) Callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // callbackParams reads the authorization response from the query (GET) or
-// the form body (POST, response_mode=form_post).
+// the form body (POST, response_mode=form_post), each of at most
+// maxCallbackBody bytes.
 func callbackParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	switch r.Method {
 	case http.MethodGet:
+		if len(r.URL.RawQuery) > maxCallbackBody {
+			return nil, fmt.Errorf("rp: callback query longer than %d bytes", maxCallbackBody)
+		}
 		return r.URL.Query(), nil
 	case http.MethodPost:
 		r.Body = http.MaxBytesReader(w, r.Body, maxCallbackBody)

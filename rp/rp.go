@@ -105,8 +105,9 @@ type Config struct {
 	SessionLifetime time.Duration
 
 	// HTTPClient makes every outgoing call. Nil means a client with a
-	// 10-second timeout. Responses are capped at MaxResponseBytes (default
-	// 1 MiB) whatever the client.
+	// 10-second timeout; a client without a Timeout gets that one too, so
+	// that no call waits on the provider for ever. Responses are capped at
+	// MaxResponseBytes (default 1 MiB) whatever the client.
 	HTTPClient       *http.Client
 	MaxResponseBytes int64
 	// Leeway allowed on exp, iat, nbf and auth_time. Default 60 s.
@@ -385,16 +386,23 @@ func (rp *RP) Issuer() string { return rp.meta.Issuer }
 // itself (revocation, token exchange).
 func (rp *RP) Client() *client.Client { return rp.client }
 
-// errTooLarge reports a response over the size cap.
-var errTooLarge = errors.New("rp: response too large")
+// errTooLarge reports a response over the size cap; it matches
+// client.ErrResponseTooLarge, whichever call read the response.
+var errTooLarge = fmt.Errorf("rp: %w", client.ErrResponseTooLarge)
 
-// cappedClient returns a copy of hc (nil: a default with a 10 s timeout)
-// whose response bodies fail after max bytes.
+// defaultHTTPTimeout bounds every outgoing call of a client without one.
+const defaultHTTPTimeout = 10 * time.Second
+
+// cappedClient returns a copy of hc (nil: a default client) whose response
+// bodies fail after max bytes, with a 10 s timeout unless hc has one.
 func cappedClient(hc *http.Client, max int64) *http.Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{}
 	}
 	c := *hc
+	if c.Timeout <= 0 {
+		c.Timeout = defaultHTTPTimeout
+	}
 	base := c.Transport
 	if base == nil {
 		base = http.DefaultTransport
