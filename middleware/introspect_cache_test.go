@@ -158,10 +158,13 @@ func TestIntrospectionCacheBounds(t *testing.T) {
 type gate struct {
 	once     sync.Once
 	release  chan struct{}
-	canceled chan struct{} // closed when a blocked call is cancelled
+	canceled chan struct{} // a value for each blocked call that was cancelled
+	arrived  chan struct{} // a value for each call that reached the handler
 }
 
-func newGate() *gate { return &gate{release: make(chan struct{}), canceled: make(chan struct{}, 100)} }
+func newGate() *gate {
+	return &gate{release: make(chan struct{}), canceled: make(chan struct{}, 100), arrived: make(chan struct{}, 100)}
+}
 
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
 
@@ -169,6 +172,10 @@ func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
 // were cancelled while blocked.
 func (g *gate) handler(answer string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case g.arrived <- struct{}{}:
+		default: // nobody counts that many
+		}
 		select {
 		case <-g.release:
 			w.Header().Set("Content-Type", "application/json")
@@ -235,6 +242,11 @@ func TestIntrospectionCancel(t *testing.T) {
 			}()
 		}
 		waitFor(t, "both requests to join the call", func() bool { return f.v.introspection.waiters(token) == 2 })
+		select { // the call must be at the server, or its cancellation goes unseen
+		case <-g.arrived:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the introspection call never reached the server")
+		}
 		cancel1()
 		if err := <-errs; !errors.Is(err, context.Canceled) || !errors.Is(err, ErrIntrospection) {
 			t.Fatalf("Verify = %v, want ErrIntrospection and context.Canceled", err)
