@@ -39,7 +39,7 @@ type API struct {
 // the refresh too.
 func New(ctx context.Context, c Config) (*API, error) {
 	mc := middleware.Config{
-		Issuer:    c.Issuer,
+		Issuer:        c.Issuer,
 		Audiences:     []string{c.Audience},
 		Logger:        c.Logger,
 		DPoP:          middleware.DPoPConfig{ReplayCache: c.ReplayCache},
