@@ -6,10 +6,11 @@
 // when stdin closes (set IGNORE_STDIN=1 to run it detached with stdin at /dev/null).
 //
 // Environment: PORT, INTEROP_CLIENTS (JSON array of client metadata replacing the
-// default clients), ACCESS_TOKEN_TTL, ID_TOKEN_TTL, REFRESH_TOKEN_TTL (seconds).
+// default clients), ACCESS_TOKEN_TTL, ID_TOKEN_TTL, REFRESH_TOKEN_TTL (seconds),
+// DPOP_NONCES (1: every DPoP proof must carry a server nonce, RFC 9449 §8).
 // See README.md for what the default clients and the enabled features are.
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 
@@ -184,7 +185,11 @@ const configuration = {
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     deviceFlow: { enabled: true },
-    dPoP: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: () => process.env.DPOP_NONCES === '1',
+    },
     claimsParameter: { enabled: true },
     registration: { enabled: true }, // open: no initial access token
     resourceIndicators: {

@@ -40,6 +40,8 @@ type providerOptions struct {
 	// AccessTokenTTL, IDTokenTTL and RefreshTokenTTL are token lifetimes in whole
 	// seconds; zero keeps the defaults (5 min, 5 min, 1 day).
 	AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
+	// DPoPNonces makes every DPoP proof need a nonce from the provider.
+	DPoPNonces bool
 }
 
 // provider is a running oidc-provider on a free 127.0.0.1 port.
@@ -54,7 +56,7 @@ type provider struct {
 // that would change the provider, plus the options.
 func (o providerOptions) env(t testing.TB) []string {
 	t.Helper()
-	knobs := []string{"PORT", "INTEROP_CLIENTS", "ACCESS_TOKEN_TTL", "ID_TOKEN_TTL", "REFRESH_TOKEN_TTL", "IGNORE_STDIN"}
+	knobs := []string{"PORT", "INTEROP_CLIENTS", "ACCESS_TOKEN_TTL", "ID_TOKEN_TTL", "REFRESH_TOKEN_TTL", "IGNORE_STDIN", "DPOP_NONCES"}
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -68,6 +70,9 @@ func (o providerOptions) env(t testing.TB) []string {
 			t.Fatalf("interop: encoding clients: %v", err)
 		}
 		env = append(env, "INTEROP_CLIENTS="+string(clients))
+	}
+	if o.DPoPNonces {
+		env = append(env, "DPOP_NONCES=1")
 	}
 	for name, d := range map[string]time.Duration{
 		"ACCESS_TOKEN_TTL":  o.AccessTokenTTL,
