@@ -7,6 +7,10 @@ import (
 	"net/http"
 )
 
+// maxFrontchannelQuery caps the query of a front-channel logout request,
+// which carries only iss and sid: nothing longer is parsed.
+const maxFrontchannelQuery = 8 << 10
+
 // maxSIDLength caps the sid a front-channel logout request may name.
 const maxSIDLength = 1024
 
@@ -45,6 +49,10 @@ func (rp *RP) frontchannelLogout(w http.ResponseWriter, r *http.Request) (status
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		return http.StatusMethodNotAllowed, "method not allowed", fmt.Errorf("rp: front-channel logout: method %s, want GET", r.Method)
+	}
+	if len(r.URL.RawQuery) > maxFrontchannelQuery {
+		msg = "the query is too long"
+		return http.StatusBadRequest, msg, errors.New("rp: front-channel logout: " + msg)
 	}
 	q := r.URL.Query()
 	iss, sid := q.Get("iss"), q.Get("sid")

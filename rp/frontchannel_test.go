@@ -82,6 +82,7 @@ func TestFrontchannelLogoutRefused(t *testing.T) {
 		{"empty sid", http.MethodGet, url.Values{"iss": {a.op.Issuer}, "sid": {""}}, http.StatusBadRequest},
 		{"oversized sid", http.MethodGet, url.Values{"iss": {a.op.Issuer}, "sid": {strings.Repeat("s", 1025)}}, http.StatusBadRequest},
 		{"POST", http.MethodPost, url.Values{"iss": {a.op.Issuer}, "sid": {sid}}, http.StatusMethodNotAllowed},
+		{"oversized query", http.MethodGet, url.Values{"iss": {a.op.Issuer}, "sid": {sid}, "pad": {strings.Repeat("p", 8<<10)}}, http.StatusBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, a.frontchannelURL(tt.q), nil)
