@@ -22,7 +22,8 @@ const maxSIDLength = 1024
 // passed to a SessionEnder store like a back-channel one, and the session
 // of this browser, if it has that sid, is deleted. It answers 200 with
 // Cache-Control: no-store and a small HTML page; 400 when iss or sid is
-// wrong or missing, 405 for another method than GET, 500 when the logout
+// wrong or missing (sid at most 1 KiB) or the query is longer than 8 KiB,
+// 405 for another method than GET, 500 when the logout
 // could not be recorded or the store could not end the sessions.
 //
 // Not checked: who sent the request. Nothing in it is signed, so anyone
