@@ -3,9 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"net/url"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,78 +14,6 @@ import (
 
 // The leak tests are not parallel: they count the goroutines running this
 // package's code, which another test's calls would add to.
-
-// goroutinesIn returns the stacks of the goroutines other than the
-// caller's whose stack holds one of frames, by goroutine ID.
-func goroutinesIn(frames ...string) map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 {
-			continue // the caller's own goroutine comes first
-		}
-		header, _, _ := strings.Cut(g, "\n") // goroutine 12 [chan receive]:
-		fields := strings.Fields(header)
-		if len(fields) < 2 {
-			continue
-		}
-		for _, f := range frames {
-			if strings.Contains(g, f) {
-				out[fields[1]] = g
-				break
-			}
-		}
-	}
-	return out
-}
-
-// leakCheck counts the goroutines running some functions, apart from those
-// that ran them when it was made.
-type leakCheck struct {
-	frames []string
-	before map[string]string
-}
-
-// newLeakCheck notes the goroutines running frames now.
-func newLeakCheck(frames ...string) *leakCheck {
-	return &leakCheck{frames: frames, before: goroutinesIn(frames...)}
-}
-
-// started returns the goroutines running the frames that started since.
-func (lc *leakCheck) started() map[string]string {
-	gs := goroutinesIn(lc.frames...)
-	for id := range lc.before {
-		delete(gs, id)
-	}
-	return gs
-}
-
-// ended fails t unless every goroutine started since ends within d.
-func (lc *leakCheck) ended(t testing.TB, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := lc.started()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, g := range left {
-				t.Errorf("goroutine still running after %v:\n%s", d, g)
-			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // tokenSourceFrames are the functions a TokenSource runs, its renewals
 // included.
@@ -110,18 +37,18 @@ func TestTokenSourceLeavesNoGoroutine(t *testing.T) {
 		}
 
 		t.Run(kind+": renewal completes", func(t *testing.T) {
-			lc := newLeakCheck(tokenSourceFrames...)
+			lc := testenv.NewLeakCheck(tokenSourceFrames...)
 			if _, err := source().Token(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			lc.ended(t, time.Second)
+			lc.Ended(t, time.Second)
 		})
 
 		t.Run(kind+": caller leaves a slow renewal", func(t *testing.T) {
 			ts := source()
 			f.srv.SetFaults(oidctest.Faults{Endpoints: map[string]oidctest.Failure{oidctest.EndpointToken: {Delay: time.Minute}}})
 			t.Cleanup(func() { f.srv.SetFaults(oidctest.Faults{}) })
-			lc := newLeakCheck(tokenSourceFrames...)
+			lc := testenv.NewLeakCheck(tokenSourceFrames...)
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 			defer cancel()
 			start := time.Now()
@@ -130,10 +57,10 @@ func TestTokenSourceLeavesNoGoroutine(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("Token returned %v after its ctx ended", d)
 			}
-			if len(lc.started()) == 0 {
+			if len(lc.Started()) == 0 {
 				t.Error("no renewal goroutine seen while the renewal was still under way")
 			}
-			lc.ended(t, refreshTimeout+2*time.Second)
+			lc.Ended(t, refreshTimeout+2*time.Second)
 		})
 	}
 }
@@ -183,7 +110,7 @@ func TestLoopbackLoginLeavesNoGoroutine(t *testing.T) {
 			f := newFixture(t, oidctest.Config{})
 			f.srv.SetFaults(tt.faults)
 			c := f.client(t, publicID, func(cfg *client.Config) { cfg.RedirectURL = "" })
-			lc := newLeakCheck(loopbackFrames...)
+			lc := testenv.NewLeakCheck(loopbackFrames...)
 			urls := make(chan string, 1)
 			cfg := client.LoopbackConfig{Open: func(u string) error {
 				urls <- u
@@ -197,7 +124,7 @@ func TestLoopbackLoginLeavesNoGoroutine(t *testing.T) {
 				done <- err
 			}()
 			authURL := <-urls
-			if tt.open == nil && len(lc.started()) == 0 {
+			if tt.open == nil && len(lc.Started()) == 0 {
 				t.Error("no LoopbackLogin goroutine seen while it waits")
 			}
 			redirect := registerRedirect(t, f, authURL)
@@ -211,7 +138,7 @@ func TestLoopbackLoginLeavesNoGoroutine(t *testing.T) {
 				t.Fatal("LoopbackLogin did not end")
 			}
 			tt.check(t, err)
-			lc.ended(t, 2*time.Second)
+			lc.Ended(t, 2*time.Second)
 			wantClosed(t, redirect)
 		})
 	}

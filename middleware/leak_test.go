@@ -3,8 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
-	"runtime"
-	"strings"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"testing"
 	"time"
 )
@@ -15,78 +14,6 @@ import (
 
 // validatorFrames name the functions a Validator's goroutines run.
 var validatorFrames = []string{"keyway/middleware.(*keySet)", "keyway/middleware.(*introspector)", "keyway/middleware.(*Validator)"}
-
-// goroutinesIn returns the stacks of the goroutines other than the
-// caller's whose stack holds one of frames, by goroutine ID.
-func goroutinesIn(frames ...string) map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 {
-			continue // the caller's own goroutine comes first
-		}
-		header, _, _ := strings.Cut(g, "\n") // goroutine 12 [chan receive]:
-		fields := strings.Fields(header)
-		if len(fields) < 2 {
-			continue
-		}
-		for _, f := range frames {
-			if strings.Contains(g, f) {
-				out[fields[1]] = g
-				break
-			}
-		}
-	}
-	return out
-}
-
-// leakCheck counts the goroutines running some functions, apart from those
-// that ran them when it was made.
-type leakCheck struct {
-	frames []string
-	before map[string]string
-}
-
-// newLeakCheck notes the goroutines running frames now.
-func newLeakCheck(frames ...string) *leakCheck {
-	return &leakCheck{frames: frames, before: goroutinesIn(frames...)}
-}
-
-// started returns the goroutines running the frames that started since.
-func (lc *leakCheck) started() map[string]string {
-	gs := goroutinesIn(lc.frames...)
-	for id := range lc.before {
-		delete(gs, id)
-	}
-	return gs
-}
-
-// ended fails t unless every goroutine started since ends within d.
-func (lc *leakCheck) ended(t testing.TB, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := lc.started()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, g := range left {
-				t.Errorf("goroutine still running after %v:\n%s", d, g)
-			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // hungIntrospection returns a Validator, made with ctx, whose introspection
 // server holds every call until the test ends, and the channel of a Verify
@@ -124,11 +51,11 @@ func hungIntrospection(t *testing.T, ctx context.Context) (*Validator, <-chan er
 func TestValidatorEndsIntrospection(t *testing.T) {
 	for _, how := range []string{"Close", "ctx cancelled"} {
 		t.Run(how, func(t *testing.T) {
-			lc := newLeakCheck(validatorFrames...)
+			lc := testenv.NewLeakCheck(validatorFrames...)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			v, errs := hungIntrospection(t, ctx)
-			if len(lc.started()) == 0 {
+			if len(lc.Started()) == 0 {
 				t.Fatal("no goroutine of the Validator seen")
 			}
 			if how == "Close" {
@@ -144,7 +71,7 @@ func TestValidatorEndsIntrospection(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the call under way did not end")
 			}
-			lc.ended(t, 2*time.Second)
+			lc.Ended(t, 2*time.Second)
 		})
 	}
 }
@@ -167,13 +94,13 @@ func TestAbandonedIntrospectionEnds(t *testing.T) {
 	g := newGate()
 	t.Cleanup(g.open)
 	srv.setHandler(g.handler(`{"active":false}`))
-	lc := newLeakCheck("keyway/middleware.(*introspector).run")
+	lc := testenv.NewLeakCheck("keyway/middleware.(*introspector).run")
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := v.Verify(ctx, "op_hung"); !errors.Is(err, ErrIntrospection) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Verify = %v, want ErrIntrospection and the deadline", err)
 	}
-	lc.ended(t, 2*time.Second)
+	lc.Ended(t, 2*time.Second)
 	// The Validator still answers.
 	srv.setHandler(nil)
 	if _, err := v.Verify(t.Context(), "op_other"); !errors.Is(err, ErrInactive) {

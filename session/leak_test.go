@@ -1,8 +1,7 @@
 package session
 
 import (
-	"runtime"
-	"strings"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"testing"
 	"time"
 
@@ -15,78 +14,6 @@ import (
 // callFrame names the goroutine call starts for each Redis round trip.
 const callFrame = "keyway/session.call["
 
-// goroutinesIn returns the stacks of the goroutines other than the
-// caller's whose stack holds one of frames, by goroutine ID.
-func goroutinesIn(frames ...string) map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 {
-			continue // the caller's own goroutine comes first
-		}
-		header, _, _ := strings.Cut(g, "\n") // goroutine 12 [chan receive]:
-		fields := strings.Fields(header)
-		if len(fields) < 2 {
-			continue
-		}
-		for _, f := range frames {
-			if strings.Contains(g, f) {
-				out[fields[1]] = g
-				break
-			}
-		}
-	}
-	return out
-}
-
-// leakCheck counts the goroutines running some functions, apart from those
-// that ran them when it was made.
-type leakCheck struct {
-	frames []string
-	before map[string]string
-}
-
-// newLeakCheck notes the goroutines running frames now.
-func newLeakCheck(frames ...string) *leakCheck {
-	return &leakCheck{frames: frames, before: goroutinesIn(frames...)}
-}
-
-// started returns the goroutines running the frames that started since.
-func (lc *leakCheck) started() map[string]string {
-	gs := goroutinesIn(lc.frames...)
-	for id := range lc.before {
-		delete(gs, id)
-	}
-	return gs
-}
-
-// ended fails t unless every goroutine started since ends within d.
-func (lc *leakCheck) ended(t testing.TB, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := lc.started()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, g := range left {
-				t.Errorf("goroutine still running after %v:\n%s", d, g)
-			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestRedisCallsLeaveNoGoroutine: against a working Redis, the goroutine
 // of each call ends with it.
 func TestRedisCallsLeaveNoGoroutine(t *testing.T) {
@@ -96,7 +23,7 @@ func TestRedisCallsLeaveNoGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc := newLeakCheck(callFrame)
+	lc := testenv.NewLeakCheck(callFrame)
 	alice := Identity{Issuer: "https://op.example", Subject: "alice", SID: "s1"}
 	j, _ := login(t, s, alice, map[any]any{"token": "t1"})
 	sess := mustLoad(t, s, j, "app")
@@ -120,7 +47,7 @@ func TestRedisCallsLeaveNoGoroutine(t *testing.T) {
 	if n, err := s.EndSessions(t.Context(), alice); n != 1 || err != nil {
 		t.Fatalf("EndSessions: %d, %v", n, err)
 	}
-	lc.ended(t, time.Second)
+	lc.Ended(t, time.Second)
 }
 
 // TestHungRedisCallsEnd: against a hung Redis, each call returns at
@@ -139,16 +66,16 @@ func TestHungRedisCallsEnd(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := hungStoreAndCache(t, tt.opt)
-			lc := newLeakCheck(callFrame)
+			lc := testenv.NewLeakCheck(callFrame)
 			for _, rc := range redisCalls {
 				if err := rc.call(s, c); err == nil {
 					t.Fatalf("%s succeeded against a hung Redis", rc.name)
 				}
 			}
-			if !tt.opt.ContextTimeoutEnabled && len(lc.started()) == 0 {
+			if !tt.opt.ContextTimeoutEnabled && len(lc.Started()) == 0 {
 				t.Error("no call goroutine seen outliving its call, with the client's timeout longer than OpTimeout")
 			}
-			lc.ended(t, tt.bound)
+			lc.Ended(t, tt.bound)
 		})
 	}
 }
