@@ -3,12 +3,12 @@ package client_test
 import (
 	"context"
 	"errors"
-	"github.com/keyway-go/keyway/internal/testenv"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/keyway-go/keyway/client"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 )
 

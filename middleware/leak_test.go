@@ -3,9 +3,10 @@ package middleware
 import (
 	"context"
 	"errors"
-	"github.com/keyway-go/keyway/internal/testenv"
 	"testing"
 	"time"
+
+	"github.com/keyway-go/keyway/internal/testenv"
 )
 
 // The leak tests are not parallel: they count the goroutines running this

@@ -2,12 +2,12 @@ package rp_test
 
 import (
 	"context"
-	"github.com/keyway-go/keyway/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 	"github.com/keyway-go/keyway/rp"
 )

@@ -1,10 +1,10 @@
 package session
 
 import (
-	"github.com/keyway-go/keyway/internal/testenv"
 	"testing"
 	"time"
 
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
