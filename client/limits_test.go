@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,64 +15,9 @@ import (
 	"time"
 
 	"github.com/keyway-go/keyway/client"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 )
-
-// floodBytes is what a floodServer tries to send: far over every cap.
-const floodBytes = 20 << 20
-
-// floodServer answers every request with a 200 JSON body of floodBytes,
-// streamed without Content-Length, and counts how much of it it managed
-// to write before the client hung up.
-type floodServer struct {
-	*httptest.Server
-	requests atomic.Int64
-	written  atomic.Int64 // bytes written, all requests
-	finished atomic.Int64 // requests whose whole body was written
-	running  atomic.Int64 // handlers still writing
-}
-
-func newFloodServer(t testing.TB) *floodServer {
-	t.Helper()
-	fs := &floodServer{}
-	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
-	t.Cleanup(fs.Close)
-	return fs
-}
-
-func (fs *floodServer) serve(w http.ResponseWriter, r *http.Request) {
-	fs.running.Add(1)
-	defer fs.running.Add(-1)
-	fs.requests.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	n, err := io.WriteString(w, `{"pad":"`)
-	fs.written.Add(int64(n))
-	chunk := bytes.Repeat([]byte("a"), 32<<10)
-	for sent := n; err == nil && sent < floodBytes; sent += n {
-		n, err = w.Write(chunk)
-		fs.written.Add(int64(n))
-	}
-	if err == nil {
-		fs.finished.Add(1)
-	}
-}
-
-// checkCutOff waits for the handlers to end and fails unless the client
-// hung up before the whole body was written.
-func (fs *floodServer) checkCutOff(t testing.TB) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); fs.running.Load() > 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the server is still writing 10 s later: the client kept reading")
-		}
-	}
-	if n := fs.finished.Load(); n != 0 {
-		t.Fatalf("%d responses of 20 MB were read to the end", n)
-	}
-	if w := fs.written.Load(); w >= floodBytes {
-		t.Fatalf("the server wrote %d bytes", w)
-	}
-}
 
 // callSite is one kind of outgoing call of a Client, made against base.
 type callSite struct {
@@ -136,7 +80,7 @@ func TestOutgoingCalls20MB(t *testing.T) {
 	for _, site := range callSites {
 		t.Run(site.name, func(t *testing.T) {
 			t.Parallel()
-			fs := newFloodServer(t)
+			fs := testenv.NewFloodServer(t, `{"pad":"`)
 			counter := &countingTransport{}
 			hc := &http.Client{Transport: counter, Timeout: 10 * time.Second}
 			c := limitsClient(t, fs.URL, hc)
@@ -152,10 +96,10 @@ func TestOutgoingCalls20MB(t *testing.T) {
 			if n := counter.n.Load(); n > client.DefaultMaxResponseBytes+1 {
 				t.Errorf("read %d bytes of the response, want at most the cap", n)
 			}
-			if n := fs.requests.Load(); n != 1 {
+			if n := fs.Requests(); n != 1 {
 				t.Errorf("%d requests, want 1: a response too large is not retried", n)
 			}
-			fs.checkCutOff(t)
+			fs.CheckCutOff(t)
 		})
 	}
 }

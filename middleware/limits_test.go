@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,59 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyway-go/keyway/internal/testenv"
 )
-
-// floodBytes is what a floodServer tries to send: far over every cap.
-const floodBytes = 20 << 20
-
-// floodServer answers every request with a 200 JSON body of floodBytes,
-// streamed without Content-Length, and counts how much of it it managed
-// to write before the client hung up.
-type floodServer struct {
-	*httptest.Server
-	requests atomic.Int64
-	written  atomic.Int64 // bytes written, all requests
-	finished atomic.Int64 // requests whose whole body was written
-	running  atomic.Int64 // handlers still writing
-}
-
-func newFloodServer(t testing.TB) *floodServer {
-	t.Helper()
-	fs := &floodServer{}
-	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
-	t.Cleanup(fs.Close)
-	return fs
-}
-
-func (fs *floodServer) serve(w http.ResponseWriter, r *http.Request) {
-	fs.running.Add(1)
-	defer fs.running.Add(-1)
-	fs.requests.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	n, err := io.WriteString(w, `{"keys":[],"pad":"`)
-	fs.written.Add(int64(n))
-	chunk := bytes.Repeat([]byte("a"), 32<<10)
-	for sent := n; err == nil && sent < floodBytes; sent += n {
-		n, err = w.Write(chunk)
-		fs.written.Add(int64(n))
-	}
-	if err == nil {
-		fs.finished.Add(1)
-	}
-}
-
-// checkCutOff waits for the handlers to end and fails unless the client
-// hung up before the whole body was written.
-func (fs *floodServer) checkCutOff(t testing.TB) {
-	t.Helper()
-	waitFor(t, "the server to stop writing", func() bool { return fs.running.Load() == 0 })
-	if n := fs.finished.Load(); n != 0 {
-		t.Fatalf("%d responses of 20 MB were read to the end", n)
-	}
-	if w := fs.written.Load(); w >= floodBytes {
-		t.Fatalf("the server wrote %d bytes", w)
-	}
-}
 
 // countingTransport counts the response bytes its callers read.
 type countingTransport struct{ n atomic.Int64 }
@@ -102,7 +51,7 @@ func TestKeySetFetch20MB(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fs := newFloodServer(t)
+			fs := testenv.NewFloodServer(t, `{"keys":[],"pad":"`)
 			counter := &countingTransport{}
 			n := &counters{}
 			cfg := Config{Issuer: fs.URL, Audiences: []string{testAudience}, HTTPClient: &http.Client{Transport: counter}, Hooks: n.hooks()}
@@ -118,13 +67,13 @@ func TestKeySetFetch20MB(t *testing.T) {
 			if err := n.lastErr(); err == nil || !strings.Contains(err.Error(), "larger than") {
 				t.Errorf("fetch error %v, want one about the size", err)
 			}
-			if got := fs.requests.Load(); got != tt.requests {
+			if got := fs.Requests(); got != tt.requests {
 				t.Errorf("%d requests, want %d", got, tt.requests)
 			}
 			if got := counter.n.Load(); got > tt.requests*(maxFetchBytes+1) {
 				t.Errorf("read %d bytes in %d requests, want at most %d each", got, tt.requests, maxFetchBytes+1)
 			}
-			fs.checkCutOff(t)
+			fs.CheckCutOff(t)
 		})
 	}
 }
@@ -236,7 +185,7 @@ func TestIntrospectionDiscoveryLimits(t *testing.T) {
 	t.Cleanup(keys.Close)
 	t.Run("20 MB", func(t *testing.T) {
 		t.Parallel()
-		fs := newFloodServer(t)
+		fs := testenv.NewFloodServer(t, `{"keys":[],"pad":"`)
 		counter := &countingTransport{}
 		v, err := New(context.Background(), Config{
 			Issuer: fs.URL, JWKSURL: keys.URL + "/jwks", Audiences: []string{testAudience},
@@ -253,7 +202,7 @@ func TestIntrospectionDiscoveryLimits(t *testing.T) {
 		if got := counter.n.Load(); got > 2*(maxFetchBytes+1) {
 			t.Errorf("read %d bytes for two documents, want at most %d each", got, maxFetchBytes+1)
 		}
-		fs.checkCutOff(t)
+		fs.CheckCutOff(t)
 	})
 	t.Run("slow", func(t *testing.T) {
 		t.Parallel()
