@@ -60,16 +60,29 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// wantClosed checks that nothing listens on the port of redirect any more.
+// wantClosed checks that the loopback listener of redirect is gone: nothing
+// accepts connections on its port, or what does (another process may take
+// a freed port at once) is not LoopbackLogin's server, which answers a
+// request without state with 400 and its Content-Security-Policy.
 func wantClosed(t testing.TB, redirect string) {
 	t.Helper()
 	u, err := url.Parse(redirect)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if conn, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
-		conn.Close()
-		t.Fatalf("%s still accepts connections", u.Host)
+	conn, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return
+	}
+	conn.Close()
+	hc := &http.Client{Timeout: time.Second}
+	resp, err := hc.Get(redirect)
+	if err != nil {
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusBadRequest && resp.Header.Get("Content-Security-Policy") == "default-src 'none'" {
+		t.Fatalf("%s still serves the login", u.Host)
 	}
 }
 
