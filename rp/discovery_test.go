@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,6 +58,10 @@ func TestNewDiscovery(t *testing.T) {
 		{name: "only HS256, no secret to key it", public: true, edit: func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"HS256", "none"} }},
 		{name: "only none", edit: func(d map[string]any) { d["id_token_signing_alg_values_supported"] = []string{"none"} }},
 		{name: "http token endpoint on another host", edit: func(d map[string]any) { d["token_endpoint"] = "http://id.example.com/token" }},
+		{name: "http jwks_uri on another host", edit: func(d map[string]any) { d["jwks_uri"] = "http://id.example.com/jwks" }},
+		{name: "http userinfo_endpoint on another host", edit: func(d map[string]any) { d["userinfo_endpoint"] = "http://id.example.com/userinfo" }},
+		{name: "http end_session_endpoint on another host", edit: func(d map[string]any) { d["end_session_endpoint"] = "http://id.example.com/logout" }},
+		{name: "relative jwks_uri", edit: func(d map[string]any) { d["jwks_uri"] = "/jwks" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,4 +178,74 @@ func (b countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n.Add(int64(n))
 	return n, err
+}
+
+// TestRedirectsOnlyToSecureURLs: a discovery document behind a redirect is
+// followed to https or loopback only, and only so far.
+func TestRedirectsOnlyToSecureURLs(t *testing.T) {
+	t.Parallel()
+	op := newProvider(t, oidctest.Config{}, oidctest.Faults{})
+	tests := []struct {
+		name   string
+		target string // where the well-known URL redirects
+		ok     bool
+	}{
+		{"to loopback", op.Issuer + "/.well-known/openid-configuration", true},
+		// Reachable (every host name dials loopback here), but not https.
+		{"to http on another host", "http://id.example:" + op.URL[strings.LastIndex(op.URL, ":")+1:] + "/.well-known/openid-configuration", false},
+		{"in a loop", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mux := http.NewServeMux()
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			target := tt.target
+			if target == "" {
+				target = srv.URL + "/again"
+			}
+			var hits atomic.Int64
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				http.Redirect(w, r, target, http.StatusFound)
+			})
+			cfg := baseConfig(t, op.Issuer)
+			// The issuer's discovery is fetched through srv, which redirects.
+			cfg.HTTPClient = &http.Client{Transport: rewriteHost{from: op.URL, to: srv.URL, path: "/.well-known/openid-configuration"}}
+			_, err := rp.New(context.Background(), cfg)
+			if tt.ok != (err == nil) {
+				t.Fatalf("New: %v, want ok %v", err, tt.ok)
+			}
+			if n := hits.Load(); n > 5 {
+				t.Fatalf("%d requests to the redirecting server, want at most 5", n)
+			}
+		})
+	}
+}
+
+// rewriteHost sends the first request for from+path (not one following a
+// redirect) to the server at to instead.
+type rewriteHost struct{ from, to, path string }
+
+func (rh rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	if "http://"+r.URL.Host == rh.from && r.URL.Path == rh.path && r.Response == nil {
+		r = r.Clone(r.Context())
+		u, _ := url.Parse(rh.to)
+		r.URL.Host = u.Host
+		r.Host = u.Host
+	}
+	return loopbackDialer.RoundTrip(r)
+}
+
+// loopbackDialer connects to 127.0.0.1 whatever the host name, on the
+// port asked for.
+var loopbackDialer = &http.Transport{
+	DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+	},
 }

@@ -15,22 +15,27 @@ import (
 // by tokens with an unknown kid; tokens cannot make us fetch more often.
 const jwksRefetchInterval = 10 * time.Second
 
+// jwksMaxAge is how long fetched keys are used before the JWKS is fetched
+// again, so that a key the provider withdrew stops verifying tokens.
+const jwksMaxAge = time.Hour
+
 // keySet verifies JWS signatures with the provider's JWKS (and with the
 // client secret for HS* when allowed). It implements go-oidc's KeySet.
 //
-// Policy: keys are fetched on first use; a token whose kid is unknown
-// causes a refetch at most once per jwksRefetchInterval, shared by all
-// waiting callers; a bad signature never causes a fetch; a failed fetch
-// keeps the last good keys.
+// Policy: keys are fetched on first use, and again on the first use after
+// jwksMaxAge; a token whose kid is unknown causes a refetch at most once
+// per jwksRefetchInterval, shared by all waiting callers; a bad signature
+// never causes a fetch; a failed fetch keeps the last good keys.
 type keySet struct {
 	rp     *RP
 	algs   []jose.SignatureAlgorithm
 	secret []byte
 
-	group singleflight.Group
-	mu    sync.Mutex
-	keys  []jose.JSONWebKey
-	last  time.Time // last fetch attempt
+	group   singleflight.Group
+	mu      sync.Mutex
+	keys    []jose.JSONWebKey
+	last    time.Time // last fetch attempt
+	fetched time.Time // last successful fetch
 }
 
 func newKeySet(rp *RP, algs []string) *keySet {
@@ -78,7 +83,7 @@ func (ks *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, erro
 // keysFor returns the candidate keys for kid (all keys when kid is empty),
 // fetching the JWKS when none is known and the rate limit allows.
 func (ks *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	if keys := ks.match(kid); len(keys) > 0 {
+	if keys := ks.match(kid); len(keys) > 0 && !ks.stale() {
 		return keys, nil
 	}
 	// Decided inside the flight: a caller arriving while a fetch runs
@@ -92,13 +97,20 @@ func (ks *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 		}
 		return nil, ks.fetch(context.WithoutCancel(ctx))
 	})
+	if keys := ks.match(kid); len(keys) > 0 {
+		return keys, nil // refreshed, or stale but the refresh failed
+	}
 	if err != nil {
 		return nil, err
 	}
-	if keys := ks.match(kid); len(keys) > 0 {
-		return keys, nil
-	}
 	return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidSignature, kid)
+}
+
+// stale reports whether the keys were fetched jwksMaxAge ago or more.
+func (ks *keySet) stale() bool {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return !ks.fetched.IsZero() && ks.rp.cfg.Now().Sub(ks.fetched) >= jwksMaxAge
 }
 
 func (ks *keySet) match(kid string) []jose.JSONWebKey {
@@ -140,7 +152,7 @@ func (ks *keySet) fetch(ctx context.Context) error {
 		return errors.New("rp: the JWKS holds no usable key")
 	}
 	ks.mu.Lock()
-	ks.keys = keys
+	ks.keys, ks.fetched = keys, ks.rp.cfg.Now()
 	ks.mu.Unlock()
 	return nil
 }

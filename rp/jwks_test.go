@@ -323,3 +323,30 @@ func TestJWKSKeyAlg(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSMaxAge: keys fetched an hour ago are fetched again before use,
+// so a key the provider withdrew stops verifying; when that fetch fails,
+// the last good keys still work.
+func TestJWKSMaxAge(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	a := newApp(t, appConfig{op: oidctest.Config{Now: clk.Now}, edit: func(cfg *rp.Config) { cfg.Now = clk.Now }})
+	a.login(t, a.browser, "/")
+	clk.Advance(59 * time.Minute)
+	a.login(t, newBrowser(t), "/")
+	if n := a.jwksFetches(); n != 1 {
+		t.Fatalf("JWKS fetches within the hour = %d, want 1", n)
+	}
+	clk.Advance(2 * time.Minute)
+	a.login(t, newBrowser(t), "/")
+	if n := a.jwksFetches(); n != 2 {
+		t.Fatalf("JWKS fetches after an hour = %d, want 2", n)
+	}
+	// An hour later the JWKS endpoint fails: the keys at hand still serve.
+	clk.Advance(61 * time.Minute)
+	a.op.SetFaults(oidctest.Faults{Endpoints: map[string]oidctest.Failure{oidctest.EndpointJWKS: {Status: http.StatusInternalServerError}}})
+	a.login(t, newBrowser(t), "/")
+	if n := a.jwksFetches(); n != 3 {
+		t.Fatalf("JWKS fetches after the second hour = %d, want 3 (one failed)", n)
+	}
+}

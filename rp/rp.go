@@ -318,7 +318,47 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (metadata, er
 	if meta.AuthorizationEndpoint == "" || meta.TokenEndpoint == "" || meta.JWKSURI == "" {
 		return meta, errors.New("rp: discovery: authorization_endpoint, token_endpoint and jwks_uri are required")
 	}
+	endpoints := []struct{ name, url string }{
+		{"authorization_endpoint", meta.AuthorizationEndpoint},
+		{"token_endpoint", meta.TokenEndpoint},
+		{"jwks_uri", meta.JWKSURI},
+		{"userinfo_endpoint", meta.UserinfoEndpoint},
+		{"end_session_endpoint", meta.EndSessionEndpoint},
+	}
+	for _, e := range endpoints {
+		if e.url == "" {
+			continue
+		}
+		if u, err := url.Parse(e.url); err != nil || u.Host == "" || u.Fragment != "" || !secureURL(u) {
+			return meta, fmt.Errorf("rp: discovery: %s %q is not an https URL (or http on a loopback host) without fragment", e.name, e.url)
+		}
+	}
 	return meta, nil
+}
+
+// secureURL reports whether u is https, or http on a loopback host.
+func secureURL(u *url.URL) bool {
+	return u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())
+}
+
+// maxRedirects is how many redirects a discovery, JWKS or userinfo
+// request may follow.
+const maxRedirects = 5
+
+// checkRedirect lets a request follow at most maxRedirects redirects, only
+// to https URLs (or http on loopback hosts), then applies next if set.
+func checkRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		switch {
+		case len(via) >= maxRedirects:
+			return fmt.Errorf("rp: stopped after %d redirects", maxRedirects)
+		case !secureURL(req.URL):
+			return fmt.Errorf("rp: refusing a redirect to %s", req.URL.Redacted())
+		case next != nil:
+			return next(req, via)
+		}
+		return nil
+	}
 }
 
 func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
@@ -394,7 +434,8 @@ var errTooLarge = fmt.Errorf("rp: %w", client.ErrResponseTooLarge)
 const defaultHTTPTimeout = 10 * time.Second
 
 // cappedClient returns a copy of hc (nil: a default client) whose response
-// bodies fail after max bytes, with a 10 s timeout unless hc has one.
+// bodies fail after max bytes, with a 10 s timeout unless hc has one, that
+// follows at most maxRedirects redirects and only to https (or loopback).
 func cappedClient(hc *http.Client, max int64) *http.Client {
 	if hc == nil {
 		hc = &http.Client{}
@@ -408,6 +449,7 @@ func cappedClient(hc *http.Client, max int64) *http.Client {
 		base = http.DefaultTransport
 	}
 	c.Transport = capTransport{base: base, max: max}
+	c.CheckRedirect = checkRedirect(hc.CheckRedirect)
 	return &c
 }
 
