@@ -3,14 +3,11 @@ package middleware
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"github.com/keyway-go/keyway/internal/testenv"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -268,35 +265,7 @@ func signOwn(t testing.TB, alg string, key crypto.Signer, header, claims map[str
 	for k, v := range header {
 		h[k] = v
 	}
-	tok := rawToken(t, h, claims, nil) // ends with "."
-	input := tok[:len(tok)-1]
-	a := lookupAlgorithm(alg)
-	if a == nil {
-		t.Fatalf("signOwn: unknown alg %s", alg)
-	}
-	var sig []byte
-	var err error
-	switch a.kind {
-	case kindEd25519:
-		sig, err = key.Sign(rand.Reader, []byte(input), crypto.Hash(0))
-	case kindRSA:
-		sig, err = key.Sign(rand.Reader, digest(a.hash, input), a.hash)
-	case kindPSS:
-		sig, err = key.Sign(rand.Reader, digest(a.hash, input), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash})
-	case kindECDSA:
-		var r, s *big.Int
-		r, s, err = ecdsa.Sign(rand.Reader, key.(*ecdsa.PrivateKey), digest(a.hash, input))
-		size := (a.curve.Params().BitSize + 7) / 8
-		sig = make([]byte, 2*size)
-		if err == nil {
-			r.FillBytes(sig[:size])
-			s.FillBytes(sig[size:])
-		}
-	}
-	if err != nil {
-		t.Fatalf("signOwn: %v", err)
-	}
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return signJWS(t, alg, key, h, claims)
 }
 
 // digest returns the hash h of input, as algorithm.verify computes it.
