@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"maps"
 	"net/http"
 	"net/url"
@@ -154,23 +153,7 @@ func (k clientKey) sign(t testing.TB, claims map[string]any) string {
 	if k.kid != "" {
 		opts = opts.WithHeader("kid", k.kid)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return signCompact(t, jose.SigningKey{Algorithm: k.alg, Key: k.priv}, opts, claims)
 }
 
 func assertionClaims(srv *oidctest.Server, clientID string, now time.Time) map[string]any {

@@ -3,7 +3,6 @@ package oidctest_test
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,23 +20,7 @@ const jwtSecret = "a-client-secret-of-sixty-four-bytes-for-hs512-0123456789abcde
 // hmacAssertion signs claims with secret.
 func hmacAssertion(t testing.TB, alg jose.SignatureAlgorithm, secret string, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return signCompact(t, jose.SigningKey{Algorithm: alg, Key: []byte(secret)}, (&jose.SignerOptions{}).WithType("JWT"), claims)
 }
 
 func TestClientSecretJWT(t *testing.T) {

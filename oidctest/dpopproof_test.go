@@ -83,23 +83,7 @@ func (k dpopKey) sign(t testing.TB, claims map[string]any, editHeader func(h map
 	for name, v := range header {
 		extra[jose.HeaderKey(name)] = v
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, &jose.SignerOptions{ExtraHeaders: extra})
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return signCompact(t, jose.SigningKey{Algorithm: k.alg, Key: k.priv}, &jose.SignerOptions{ExtraHeaders: extra}, claims)
 }
 
 // proof makes a valid proof for method and u at now.
