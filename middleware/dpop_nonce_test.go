@@ -59,6 +59,25 @@ func TestDPoPNonceFlow(t *testing.T) {
 	}
 }
 
+// TestDPoPNonceRequireAlone: RequireScope and RequireClaims used without
+// Handler give an accepted DPoP request a nonce too.
+func TestDPoPNonceRequireAlone(t *testing.T) {
+	t.Parallel()
+	f := nonceFixture(t, testNonceKey)
+	c := newDPoPClient(t, "ES256")
+	tok := f.boundToken(t, c.jkt)
+	h := f.v.RequireClaims(func(*Claims) bool { return true })(whoami)
+	w := serve(h, dpopRequest(http.MethodGet, dpopTarget, tok, c.proofFor(t, f, tok, nil)))
+	nonce := w.Header().Get("DPoP-Nonce")
+	if w.Code != http.StatusUnauthorized || nonce == "" {
+		t.Fatalf("without nonce: %d, DPoP-Nonce %q", w.Code, nonce)
+	}
+	w = serve(h, dpopRequest(http.MethodGet, dpopTarget, tok, c.proofFor(t, f, tok, set("nonce", nonce))))
+	if w.Code != http.StatusOK || w.Header().Get("DPoP-Nonce") != nonce {
+		t.Fatalf("with nonce: %d, DPoP-Nonce %q, want 200 and %q", w.Code, w.Header().Get("DPoP-Nonce"), nonce)
+	}
+}
+
 // TestDPoPNonceWindows: a nonce is accepted in its window and the next,
 // then refused as stale with a fresh one.
 func TestDPoPNonceWindows(t *testing.T) {

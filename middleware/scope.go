@@ -15,6 +15,8 @@ import (
 //	mux.Handle("GET /admin", v.RequireScope("admin")(adminHandler))
 //
 // A token answered from the verified-token cache is checked all the same.
+// Used on its own, it sets DPoP-Nonce on accepted DPoP requests as Handler
+// does.
 func (v *Validator) RequireScope(scopes ...string) func(http.Handler) http.Handler {
 	scopeErr := &ScopeError{Scopes: slices.Clone(scopes)}
 	return v.require(func(c *Claims) error {
@@ -46,10 +48,14 @@ func (v *Validator) require(check func(*Claims) error) func(http.Handler) http.H
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, ok := ClaimsFrom(r.Context())
 			if !ok {
+				var dpop bool
 				var err error
-				if c, err = v.Check(r); err != nil {
+				if c, dpop, err = v.check(r); err != nil {
 					v.refuse(w, r, err)
 					return
+				}
+				if dpop {
+					v.setNonce(w.Header()) // as Handler does
 				}
 				r = r.WithContext(withClaims(r.Context(), c))
 			}
