@@ -139,7 +139,8 @@
 // revocation may be seen), a refusal for NegativeTTL (10 s), so a flood
 // of junk tokens does not flood the server. A call that fails (no answer
 // within 10 s, a status other than 200, a body over 64 KiB or not JSON)
-// is ErrIntrospection and is not cached; WriteError answers it 401
-// invalid_token, never 200, and an ErrorHandler may answer 503 instead.
+// is ErrIntrospection and is not cached; WriteError answers it 503
+// temporarily_unavailable, never 200: the client should retry, not get a
+// new token.
 // Calls end with the request's context, or with Close.
 package middleware

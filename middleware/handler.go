@@ -162,7 +162,7 @@ func describe(err error) rfc6750 {
 		return rfc6750{http.StatusBadRequest, "invalid_request", "the request is malformed"}
 	case errors.Is(err, ErrInsufficientScope):
 		return rfc6750{http.StatusForbidden, "insufficient_scope", "the access token does not grant access to this resource"}
-	case errors.Is(err, ErrReplayCacheFailed):
+	case errors.Is(err, ErrReplayCacheFailed), errors.Is(err, ErrIntrospection):
 		return rfc6750{http.StatusServiceUnavailable, "temporarily_unavailable", "the request cannot be checked now; retry later"}
 	case errors.Is(err, ErrUseDPoPNonce):
 		return rfc6750{http.StatusUnauthorized, "use_dpop_nonce", "the resource server requires a nonce in the DPoP proof"}
@@ -206,7 +206,8 @@ func describe(err error) rfc6750 {
 // the scope parameter from a *ScopeError) for ErrInsufficientScope, 401
 // invalid_dpop_proof for ErrInvalidDPoPProof, 401 use_dpop_nonce for
 // ErrUseDPoPNonce, 503 temporarily_unavailable (without a challenge) for
-// ErrReplayCacheFailed, and 401 invalid_token for anything else.
+// ErrReplayCacheFailed and ErrIntrospection, and 401 invalid_token for
+// anything else.
 //
 // It sends two WWW-Authenticate values (RFC 9449 §7.2): first the Bearer
 // challenge, then "DPoP algs=…" listing the proof algorithms; with

@@ -42,11 +42,11 @@ var (
 	// followed), with a Content-Type other than application/json (or
 	// +json), with something other than a JSON object of at most
 	// Introspection.MaxResponseBytes, or with no boolean active member; or
-	// the Validator was closed, or the caller's context ended. The token is refused, not judged: retrying
-	// later may succeed. WriteError answers 401 invalid_token with the
-	// fixed description "the access token is invalid" (never 200); an
-	// ErrorHandler that prefers 503 tests errors.Is(err, ErrIntrospection).
-	// These answers are never cached.
+	// the Validator was closed, or the caller's context ended. The token
+	// is refused, not judged: retrying later may succeed, so WriteError
+	// answers 503 temporarily_unavailable without a challenge (the
+	// client's token may well be good; it should retry, not log in
+	// again). These answers are never cached.
 	ErrIntrospection = errors.New("middleware: token introspection failed")
 
 	// ErrInactive: the authorization server says the opaque token is not

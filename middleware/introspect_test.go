@@ -406,8 +406,8 @@ func TestIntrospectionHandlerAnswers(t *testing.T) {
 	f.srv.setHandler(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
 	down := f.opaque(t, nil)
 	w := serve(h, request("/", down))
-	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
-		t.Errorf("server down: %d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+	if code, _ := errorBody(t, w); w.Code != http.StatusServiceUnavailable || code != "temporarily_unavailable" || w.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("server down: %d %s %q, want 503 temporarily_unavailable without a challenge", w.Code, code, w.Header().Get("WWW-Authenticate"))
 	}
 	if strings.Contains(w.Body.String()+w.Header().Get("WWW-Authenticate"), down) {
 		t.Error("the response echoes the token")
