@@ -186,6 +186,9 @@ func (rp *RP) mergeUserinfo(ctx context.Context, accessToken, subject string, cl
 
 // statusFor maps a login error to the status of the error page.
 func statusFor(err error) int {
+	if errors.Is(err, ErrSessionUnavailable) {
+		return http.StatusServiceUnavailable
+	}
 	var ae *client.AuthError
 	if errors.As(err, &ae) && ae.Code == "access_denied" {
 		return http.StatusForbidden

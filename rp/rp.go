@@ -87,7 +87,8 @@ type Config struct {
 	MaxTransactions int
 
 	// ReplayCache refuses a back-channel logout token seen before (by
-	// iss and jti). Logouts records back- and front-channel logouts, so
+	// iss and jti), and a callback whose state was used before (a copy of
+	// the transaction cookie replayed), before its code is redeemed. Logouts records back- and front-channel logouts, so
 	// that sessions they end are refused even where Sessions cannot
 	// delete them (cookies). Replicas of an app must share both, or a
 	// logout received by one replica is not applied by the others (one

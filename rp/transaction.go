@@ -93,6 +93,17 @@ func (rp *RP) takeTransaction(w http.ResponseWriter, r *http.Request, state stri
 	if !rp.cfg.Now().Before(time.Unix(t.Expires, 0)) {
 		return transaction{}, fmt.Errorf("%w: the login took too long; start again", ErrStateMismatch)
 	}
+	// The cookie is deleted above, but a copy of it (stolen, or a form
+	// submitted twice) would still work: the state is spent in the replay
+	// cache too, so a replay never takes the code to the token endpoint,
+	// where a provider would revoke the grant the first use got.
+	replayed, err := rp.cfg.ReplayCache.Seen(r.Context(), "state:"+hashKey("state", t.Issuer, t.State), time.Unix(t.Expires, 0))
+	switch {
+	case err != nil:
+		return transaction{}, fmt.Errorf("%w: replay cache: %w", ErrSessionUnavailable, err)
+	case replayed:
+		return transaction{}, fmt.Errorf("%w: this login was completed already (a replayed callback)", ErrStateMismatch)
+	}
 	return t, nil
 }
 

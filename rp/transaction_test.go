@@ -1,6 +1,7 @@
 package rp_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -93,6 +94,56 @@ func TestCallbackReplay(t *testing.T) {
 	}
 	if n := a.count(oidctest.EndpointToken); n != 1 {
 		t.Fatalf("token requests = %d, want 1: the replay reached the token endpoint", n)
+	}
+}
+
+// TestCallbackReplayWithStolenCookie: a callback replayed with a copy of
+// its transaction cookie (taken before the first use deleted it) is
+// refused by the replay cache before its code reaches the token endpoint,
+// where the provider would revoke the grant of the first use.
+func TestCallbackReplayWithStolenCookie(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, oidctest.Config{}, nil)
+	b := a.browser
+	cb := a.callbackURL(t, b, "/")
+	u, _ := url.Parse(a.app.URL)
+	var stolen []*http.Cookie
+	for _, c := range b.jar.Cookies(u) {
+		if strings.HasPrefix(c.Name, "kwtx-") {
+			stolen = append(stolen, c)
+		}
+	}
+	if len(stolen) == 0 {
+		t.Fatal("no transaction cookie to steal")
+	}
+	if r := get(t, b.noFollow, cb); r.status != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %s", r.status, r.body)
+	}
+	attacker := newBrowser(t)
+	attacker.jar.SetCookies(u, stolen)
+	a.refused(t, attacker, cb, http.StatusBadRequest, rp.ErrStateMismatch)
+	if n := a.count(oidctest.EndpointToken); n != 1 {
+		t.Fatalf("token requests = %d, want 1: the replay reached the token endpoint", n)
+	}
+	a.whoami(t, b) // the real user's session lives on
+}
+
+// failingReplayCache is a ReplayCache that cannot be asked.
+type failingReplayCache struct{}
+
+func (failingReplayCache) Seen(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("replay cache down")
+}
+
+// TestCallbackReplayCacheDown: a login whose state cannot be recorded as
+// spent is refused with 503, before the token endpoint.
+func TestCallbackReplayCacheDown(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, oidctest.Config{}, func(c *rp.Config) { c.ReplayCache = failingReplayCache{} })
+	b := a.browser
+	a.refused(t, b, a.callbackURL(t, b, "/"), http.StatusServiceUnavailable, rp.ErrSessionUnavailable)
+	if n := a.count(oidctest.EndpointToken); n != 0 {
+		t.Fatalf("token requests = %d, want 0", n)
 	}
 }
 
