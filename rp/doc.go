@@ -15,7 +15,9 @@
 //	mux.Handle("GET /profile", party.RequireLogin("/login", profile)) // rp.UserFrom(r.Context())
 //
 // Login always uses PKCE (S256), state and nonce; each login keeps its
-// transaction in its own sealed, short-lived cookie, used once. The
+// transaction in its own sealed, short-lived cookie, used once (its state
+// is also spent in Config.ReplayCache, so a copy of the cookie cannot be
+// replayed to the token endpoint). The token_type must be Bearer. The
 // callback checks state, the RFC 9207 iss parameter, then the ID token:
 // signature with an algorithm the provider lists (never "none"; HS256 only
 // when listed, keyed with the client secret), iss, every aud trusted, azp,
