@@ -57,11 +57,14 @@ func (s *RedisStore) Lock(ctx context.Context, sess *sessions.Session, ttl time.
 		ttl = defaultLockTTL
 	}
 	key, token := s.keyPrefix+"lock:"+sess.ID, newID()
-	for wait := lockPollMin; ; wait = min(2*wait, lockPollMax) {
+	for wait, held := lockPollMin, false; ; wait, held = min(2*wait, lockPollMax), true {
 		ok, err := call(ctx, s.opTimeout, "lock session", func(ctx context.Context) (bool, error) {
 			return s.client.SetNX(ctx, key, token, ttl).Result()
 		})
 		switch {
+		case err != nil && held && ctx.Err() != nil:
+			// The caller gave up while the lock was held by another.
+			return nil, fmt.Errorf("%w: %w", ErrLocked, ctx.Err())
 		case err != nil:
 			return nil, err
 		case ok:

@@ -109,7 +109,7 @@ func TestLockExpires(t *testing.T) {
 	}
 	stale() // too late: must not release the second holder's lock
 	stale() // and again does nothing
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	if _, err := s.Lock(short, sess, time.Minute); !errors.Is(err, ErrLocked) {
 		t.Errorf("Lock after a stale unlock: %v, want ErrLocked", err)
