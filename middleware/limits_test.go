@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,39 +109,12 @@ func TestKeySetFetchTimesOut(t *testing.T) {
 	}
 }
 
-// deadlineTransport records how far ahead the deadline of each request's
-// context was when it was sent (-1: none), by path, and answers 404.
-type deadlineTransport struct {
-	mu    sync.Mutex
-	ahead map[string]time.Duration
-}
-
-func (d *deadlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ahead := time.Duration(-1)
-	if dl, ok := r.Context().Deadline(); ok {
-		ahead = time.Until(dl)
-	}
-	d.mu.Lock()
-	d.ahead[r.URL.Path] = ahead
-	d.mu.Unlock()
-	rec := httptest.NewRecorder()
-	rec.WriteHeader(http.StatusNotFound)
-	return rec.Result(), nil
-}
-
-func (d *deadlineTransport) get(path string) (time.Duration, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ahead, ok := d.ahead[path]
-	return ahead, ok
-}
-
 // TestCallsHaveDeadlines: with an HTTPClient that has no timeout, every
 // discovery, key set and introspection request still has a deadline of
 // at most its timeout.
 func TestCallsHaveDeadlines(t *testing.T) {
 	t.Parallel()
-	dt := &deadlineTransport{ahead: map[string]time.Duration{}}
+	dt := &testenv.DeadlineTransport{}
 	n := &counters{}
 	v, err := New(context.Background(), Config{
 		Issuer: "https://as.example.com", Audiences: []string{testAudience},
@@ -166,7 +138,7 @@ func TestCallsHaveDeadlines(t *testing.T) {
 		{"/.well-known/oauth-authorization-server", fetchTimeout},
 		{"/introspect", defaultIntrospectionTimeout},
 	} {
-		switch ahead, ok := dt.get(c.path); {
+		switch ahead, ok := dt.Ahead(c.path); {
 		case !ok:
 			t.Errorf("%s was not requested", c.path)
 		case ahead < 0:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyway-go/keyway/client"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 	"github.com/keyway-go/keyway/rp"
 )
@@ -143,30 +144,12 @@ func TestProviderSlow(t *testing.T) {
 	}
 }
 
-// deadlineTransport records how far ahead the deadline of each request's
-// context was when it was sent (-1: none), by path.
-type deadlineTransport struct {
-	mu    sync.Mutex
-	ahead map[string]time.Duration
-}
-
-func (d *deadlineTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ahead := time.Duration(-1)
-	if dl, ok := r.Context().Deadline(); ok {
-		ahead = time.Until(dl)
-	}
-	d.mu.Lock()
-	d.ahead[r.URL.Path] = ahead
-	d.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // TestEveryCallHasADeadline: with an HTTPClient that has no Timeout, and
 // contexts that have no deadline, every call to the provider is still
 // bounded, by at most the default 10 seconds.
 func TestEveryCallHasADeadline(t *testing.T) {
 	t.Parallel()
-	dt := &deadlineTransport{ahead: map[string]time.Duration{}}
+	dt := &testenv.DeadlineTransport{Base: http.DefaultTransport}
 	a, clk, _ := newRefreshApp(t, appConfig{edit: func(c *rp.Config) {
 		c.HTTPClient = &http.Client{Transport: dt}
 		c.UsePAR, c.FetchUserinfo = true, true
@@ -178,10 +161,8 @@ func TestEveryCallHasADeadline(t *testing.T) {
 		t.Fatalf("refresh: %v", err)
 	}
 	a.toEndSession(t, a.postLogoutRP(t, b))
-	dt.mu.Lock()
-	defer dt.mu.Unlock()
 	for _, path := range []string{"/.well-known/openid-configuration", "/par", "/token", "/jwks", "/userinfo", "/revoke"} {
-		switch ahead, ok := dt.ahead[path]; {
+		switch ahead, ok := dt.Ahead(path); {
 		case !ok:
 			t.Errorf("%s was not called", path)
 		case ahead < 0:
