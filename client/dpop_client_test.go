@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyway-go/keyway/client"
+	"github.com/keyway-go/keyway/internal/testenv"
 )
 
 var dpopKey = sync.OnceValue(func() crypto.Signer { k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return k })
@@ -296,30 +296,12 @@ func TestDPoPAuthorizationRequests(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestDPoPBearerAnswerKept(t *testing.T) {
 	t.Parallel()
 	as := newDPoPAS(t, func(_ int, _ dpopASRequest, w http.ResponseWriter) {
 		writeTokenJSON(w, http.StatusOK, `{"access_token":"at","token_type":"Bearer","expires_in":60}`)
 	})
-	var logs syncBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := as.client(t, newDPoP(t, dpopKey(), "", nil), nil, func(cfg *client.Config) { cfg.Logger = logger })
 	tok, err := c.Refresh(t.Context(), "rt")

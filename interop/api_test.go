@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/keyway-go/keyway/internal/testenv"
 )
 
 // These tests run examples/api (Keyway's middleware behind the examples
@@ -223,7 +225,7 @@ func (a *exampleAPI) start(t testing.TB, p *provider) {
 }
 
 // waitReady polls /public until it answers 200.
-func (a *exampleAPI) waitReady(t testing.TB, exited <-chan struct{}, logs *lockedBuffer) {
+func (a *exampleAPI) waitReady(t testing.TB, exited <-chan struct{}, logs *testenv.Buffer) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(appReadyTimeout)

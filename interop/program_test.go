@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyway-go/keyway/internal/testenv"
 )
 
 // examples/service and examples/cli are programs that do their work and exit,
@@ -16,7 +18,7 @@ import (
 // program is a running one-shot example program.
 type program struct {
 	name           string
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testenv.Buffer
 	done           chan struct{} // closed when it has exited
 	err            error         // how it exited; read after done
 }
@@ -29,7 +31,7 @@ func startProgram(t testing.TB, name, bin string, args []string, vars map[string
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = webappEnv(vars)
-	p := &program{name: name, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &program{name: name, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	cmd.WaitDelay = stopTimeout
 	dieWithParent(cmd)

@@ -100,7 +100,7 @@ func startProvider(t testing.TB, opts providerOptions) *provider {
 
 	cmd := exec.Command(node, "provider.mjs")
 	cmd.Env = opts.env(t)
-	var stderr lockedBuffer
+	var stderr testenv.Buffer
 	cmd.Stderr = &stderr
 	stdout := newLineWatcher()
 	cmd.Stdout = stdout
@@ -278,24 +278,6 @@ func (p *provider) do(req *http.Request, want int) ([]byte, error) {
 		return nil, fmt.Errorf("interop: %s %s: status %d: %s", req.Method, req.URL, resp.StatusCode, snippet(body))
 	}
 	return body, nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // lineWatcher is the provider's stdout: it sends the first line on first and

@@ -137,9 +137,9 @@ func startWebapp(t testing.TB, p *provider, opts webappOptions) *webapp {
 // stops it in t.Cleanup: SIGTERM, then a kill after stopTimeout. A data race
 // it reports, or an exit with an error, fails the test; its log is shown
 // when the test failed. exited is closed when the program has exited.
-func runExample(t testing.TB, cmd *exec.Cmd, name string) (exited <-chan struct{}, logs *lockedBuffer) {
+func runExample(t testing.TB, cmd *exec.Cmd, name string) (exited <-chan struct{}, logs *testenv.Buffer) {
 	t.Helper()
-	logs = &lockedBuffer{}
+	logs = &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = stopTimeout
 	dieWithParent(cmd)
@@ -176,7 +176,7 @@ func runExample(t testing.TB, cmd *exec.Cmd, name string) (exited <-chan struct{
 }
 
 // waitReady polls the app's home page until it answers 200.
-func (a *webapp) waitReady(t testing.TB, exited <-chan struct{}, logs *lockedBuffer) {
+func (a *webapp) waitReady(t testing.TB, exited <-chan struct{}, logs *testenv.Buffer) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(appReadyTimeout)

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyway-go/keyway/internal/testenv"
 )
 
 func TestIntrospectionCachesActiveAnswers(t *testing.T) {
@@ -310,28 +311,9 @@ func TestIntrospectionCancel(t *testing.T) {
 	})
 }
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// slog handler.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestIntrospectionNeverLogsTheToken(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	f := newIntroFixture(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.Introspection.Timeout = 100 * time.Millisecond

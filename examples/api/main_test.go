@@ -11,11 +11,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyway-go/keyway/examples/internal/api"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 )
 
@@ -163,7 +163,7 @@ func TestRunShutsDown(t *testing.T) {
 	p := provider(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var log syncBuffer
+	var log testenv.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, env(map[string]string{
@@ -204,21 +204,4 @@ func TestRunShutsDown(t *testing.T) {
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyway-go/keyway/examples/internal/api"
+	"github.com/keyway-go/keyway/internal/testenv"
 	"github.com/keyway-go/keyway/oidctest"
 )
 
@@ -105,7 +106,7 @@ var apiAnswer = regexp.MustCompile(`(?m)^GET http://127\.0\.0\.1:\d+/me: 200 \{"
 func TestBrowserLogin(t *testing.T) {
 	t.Parallel()
 	p, apiURL := setup(t)
-	var stdout syncBuffer
+	var stdout testenv.Buffer
 	stderr, done := start(t, p, apiURL, &stdout, "-browser=false")
 	authURL := stderr.await(t, regexp.MustCompile(`^(http://127\.0\.0\.1:\d+/authorize\?\S+)$`))[1]
 	if !strings.Contains(authURL, "code_challenge_method=S256") || !strings.Contains(authURL, "redirect_uri=http%3A%2F%2F127.0.0.1%3A") {
@@ -137,7 +138,7 @@ func TestBrowserLogin(t *testing.T) {
 func TestDeviceLogin(t *testing.T) {
 	t.Parallel()
 	p, apiURL := setup(t)
-	var stdout syncBuffer
+	var stdout testenv.Buffer
 	stderr, done := start(t, p, apiURL, &stdout, "-device")
 	m := stderr.await(t, regexp.MustCompile(`^On any device, open (\S+) and enter the code (\S+)$`))
 	if !strings.HasPrefix(m[1], p.Issuer+"/") {
@@ -179,22 +180,4 @@ func TestConfig(t *testing.T) {
 	if err != nil || !c.device || !c.browser || strings.Join(c.scopes, " ") != "openid profile offline_access" {
 		t.Errorf("config = %+v, %v", c, err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
